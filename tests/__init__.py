@@ -1,0 +1,1 @@
+"""pafpose tests."""

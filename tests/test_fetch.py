@@ -1,0 +1,158 @@
+"""Model fetching against a real HTTP server on loopback serving a small simple-API index."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from pafpose.models import fetch
+from pafpose.models.registry import MODELS
+
+MEMBER = "toy-1.0/models/graph/toy/graph_opt.pb"
+PAYLOAD = b"frozen graph bytes " * 1000
+
+
+def _archive() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in ((MEMBER, PAYLOAD), ("toy-1.0/setup.py", b"raise SystemExit(1)\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+ARCHIVE = _archive()
+SPEC = dataclasses.replace(
+    MODELS["mobilenet_thin"], name="toy", project="Toy_Pose", archive="toy-1.0.tar.gz",
+    archive_sha256=hashlib.sha256(ARCHIVE).hexdigest(), member=MEMBER,
+    member_sha256=hashlib.sha256(PAYLOAD).hexdigest(), member_size=len(PAYLOAD),
+)
+
+
+class _Index(BaseHTTPRequestHandler):
+    mode = "json"  # json | html | truncate
+    hits: list[str] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        type(self).hits.append(self.path)
+        if self.path == "/simple/toy-pose/":
+            if self.mode == "html":
+                body = (f'<html><body><a href="../../files/toy-1.0.tar.gz#sha256='
+                        f'{SPEC.archive_sha256}">toy-1.0.tar.gz</a></body></html>').encode()
+                kind = "text/html"
+            else:
+                body = json.dumps({"meta": {"api-version": "1.0"}, "name": "toy-pose", "files": [
+                    {"filename": "toy-1.0.tar.gz", "url": "/files/toy-1.0.tar.gz",
+                     "hashes": {"sha256": SPEC.archive_sha256}}]}).encode()
+                kind = "application/vnd.pypi.simple.v1+json"
+            self._send(body, kind)
+        elif self.path == "/files/toy-1.0.tar.gz":
+            if self.mode == "truncate":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(ARCHIVE)))
+                self.end_headers()
+                self.wfile.write(ARCHIVE[: len(ARCHIVE) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self._send(ARCHIVE, "application/octet-stream")
+        else:
+            self.send_error(404)
+
+    def _send(self, body: bytes, kind: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def index(tmp_path, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Index)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_port}/simple")
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path / "cache"))
+    _Index.mode, _Index.hits = "json", []
+    yield _Index
+    server.shutdown()
+    server.server_close()
+
+
+def test_fetch_json_index_then_cache(index):
+    path = fetch.fetch_source(SPEC, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert path.parent.parent == fetch.cache_dir()
+    hits = len(index.hits)
+    assert fetch.fetch_source(SPEC, progress=False) == path
+    assert len(index.hits) == hits, "a cached model must not be downloaded again"
+    assert not (path.parent / "setup.py").exists()
+
+
+def test_fetch_html_index(index):
+    index.mode = "html"
+    assert fetch.fetch_source(SPEC, progress=False).read_bytes() == PAYLOAD
+
+
+def test_archive_hash_mismatch(index):
+    bad = dataclasses.replace(SPEC, archive_sha256="0" * 64)
+    with pytest.raises(fetch.FetchError, match="sha256"):
+        fetch.fetch_source(bad, progress=False)
+    assert not fetch.cached_source_path(bad).exists()
+
+
+def test_member_hash_mismatch(index):
+    bad = dataclasses.replace(SPEC, member_sha256="1" * 64)
+    with pytest.raises(fetch.FetchError, match="not the published one"):
+        fetch.fetch_source(bad, progress=False)
+    assert not fetch.cached_source_path(bad).exists()
+
+
+def test_interrupted_download_leaves_no_cache(index):
+    index.mode = "truncate"
+    with pytest.raises(fetch.FetchError):
+        fetch.fetch_source(SPEC, progress=False)
+    leftovers = [p for p in fetch.cache_dir().rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_no_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path))
+    with pytest.raises(fetch.FetchError, match="--model PATH"):
+        fetch.fetch_source(SPEC, progress=False)
+
+
+def test_corrupt_archive(tmp_path):
+    archive = tmp_path / "toy-1.0.tar.gz"
+    archive.write_bytes(ARCHIVE[:100])
+    with pytest.raises(fetch.FetchError, match="corrupt"):
+        fetch.extract_member(archive, SPEC, tmp_path / "out.pb")
+    assert not (tmp_path / "out.pb").exists()
+
+
+def test_index_urls_follow_environment(monkeypatch):
+    monkeypatch.setenv("PIP_INDEX_URL", "http://example.invalid/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://a.invalid/simple http://b.invalid/simple")
+    assert fetch.index_urls() == ["http://example.invalid/simple", "http://a.invalid/simple",
+                                  "http://b.invalid/simple"]
+
+
+def test_cache_dir_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path / "x"))
+    assert fetch.cache_dir() == Path(tmp_path / "x")
