@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,9 +13,10 @@ import pytest
 from pafpose.models import tfgraph
 from pafpose.models.tfgraph import UnsupportedOpError
 
+from .conftest import SHARED
+
 ort = pytest.importorskip("onnxruntime")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MODELS = SHARED / "models"
 REFERENCE = MODELS / "reference"
 CASES = ["astronaut_432x368", "coco_656x368", "noise_320x240"]
@@ -24,22 +24,6 @@ ORACLE_TOL = 1e-3
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def thin_pb() -> Path:
-    """mobilenet_thin's graph_opt.pb: $PAFPOSE_TEST_THIN_PB, else the model fetcher."""
-    env = os.environ.get("PAFPOSE_TEST_THIN_PB")
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            pytest.skip(f"PAFPOSE_TEST_THIN_PB points to a missing file: {path}")
-        return path
-    try:
-        from pafpose.models.fetch import fetch_source
-    except ImportError as exc:
-        pytest.skip(f"no mobilenet_thin graph: set PAFPOSE_TEST_THIN_PB ({exc})")
-    return Path(fetch_source("mobilenet_thin", progress=False))
 
 
 @pytest.fixture(scope="module")
