@@ -14,12 +14,15 @@ How that is computed without materialising the seed's big upsampled maps:
   the heat threshold only near a low-res pixel that does. Smoothing and NMS run on the box
   around those pixels (kernel reach plus NMS margin), channel by channel. This is exact.
 * PAFs are not upsampled for integer area factors: the sample at upsampled pixel (x, y) is
-  ``pafs[c, y // r, x // r]``. Other methods upsample the PAFs once per call.
+  ``pafs[c, y // r, x // r]``. Other methods interpolate each sample from the low-res map, or
+  upsample the PAFs once when there are many samples.
 * The grouping (limb scoring, matching, assembly) is a compiled loop (numba when installed)
-  that follows the seed's C++ step by step, including its float32 arithmetic.
+  that follows the seed's C++ step by step, including its float32 arithmetic and quirks.
 
-One known difference from the seed's C++: candidates with equal scores keep their enumeration
-order (stable sort); ``std::sort`` does the same for up to 16 candidates per limb.
+Known limits of the parity: candidates with equal scores keep their enumeration order (stable
+sort; ``std::sort`` does the same up to 16 candidates per limb), and where two neighbouring
+smoothed pixels are mathematically equal (perfectly symmetric maps) float rounding decides
+which is a peak, here as in TensorFlow.
 """
 
 from __future__ import annotations
@@ -266,10 +269,11 @@ def _build_axis(n_in: int, n_out: int, params: DecodeParams, v: np.ndarray | Non
     up = _interp_matrix(n_in, n_out, params.upsample_method)
     nms = up if v is None else _smoothing_matrix(n_out, v) @ up
     nms_band = _Band.of(nms)
+    up_band = _Band.of(up)
     return _Axis(
         n_in=n_in,
         n_out=n_out,
-        up=_Band.of(up),
+        up=up_band,
         nms=nms_band,
         gain=float(np.abs(nms_band.mat.astype(np.float64)).sum(axis=1).max()),
         nonneg=bool((nms_band.mat >= 0).all()),
@@ -294,7 +298,7 @@ class _Operators:
 
 
 @_jit
-def _sample(maps, ch, y, x, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi):  # noqa: ANN001, ANN202
+def _sample(maps, ch, y, x, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi):
     """Value of the upsampled channel ch at integer pixel (y, x), read from the low-res map."""
     if rep > 0:
         return maps[ch, y // rep, x // rep]
@@ -308,15 +312,16 @@ def _sample(maps, ch, y, x, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi):  # noqa: A
 
 
 @_jit
-def _box(  # noqa: ANN202, PLR0913
-    src, ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi,  # noqa: ANN001
-    ya, yb, xa, xb, rows, out, pad,  # noqa: ANN001
+def _box(
+    src, ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi,
+    ya, yb, xa, xb, src_t, rows_t, rows, out, pad,
 ):
     """out[pad + y, pad + x] = (Ay @ src @ Ax.T)[y, x] on the box [ya, yb] x [xa, xb].
 
-    Horizontal pass on the low-res rows into `rows`, then vertical pass; both banded, on 1-D
-    row views so that the inner loops vectorise. Each value is a fixed-order sum, whatever
-    the box.
+    Horizontal pass (on transposed copies, so that its short bands become long vectorised
+    loops over the low-res rows), then vertical pass on the rows; both banded. Every value is
+    a sum in a fixed order, whatever the box. src_t, rows_t, rows: scratch of shapes (w, h),
+    (out_w, h), (h, out_w).
     """
     ia, ib, ja, jb = src.shape[0], -1, src.shape[1], -1
     for y in range(ya, yb + 1):
@@ -325,21 +330,31 @@ def _box(  # noqa: ANN202, PLR0913
     for x in range(xa, xb + 1):
         ja = min(ja, ax_lo[x])
         jb = max(jb, ax_hi[x])
-    for i in range(ia, ib + 1):
-        rows[i, xa : xb + 1] = 0.0
-        for j in range(ja, jb + 1):
-            lv = src[i, j]
-            lo = max(ax_clo[j], xa)
-            hi = min(ax_chi[j], xb)
-            if hi < lo:
-                continue
-            row_out = rows[i, lo : hi + 1]
-            weights = axt[j, lo : hi + 1]
-            for k in range(row_out.shape[0]):
-                row_out[k] += lv * weights[k]
+    ni = ib - ia + 1
+    if ni <= 0 or jb < ja:
+        ni = 0
+    for j in range(ja, jb + 1):
+        for i in range(ni):
+            src_t[j, i] = src[ia + i, j]
+    for x in range(xa, xb + 1):
+        acc = rows_t[x, :ni]
+        for k in range(ni):
+            acc[k] = 0.0
+    for j in range(ja, jb + 1):
+        col = src_t[j, :ni]
+        for x in range(max(ax_clo[j], xa), min(ax_chi[j], xb) + 1):
+            wx = axt[j, x]
+            acc = rows_t[x, :ni]
+            for k in range(ni):
+                acc[k] += wx * col[k]
+    for i in range(ni):
+        row = rows[ia + i]
+        for x in range(xa, xb + 1):
+            row[x] = rows_t[x, i]
     for y in range(ya, yb + 1):
         acc = out[pad + y, pad + xa : pad + xb + 1]
-        acc[:] = 0.0
+        for k in range(acc.shape[0]):
+            acc[k] = 0.0
         for i in range(ay_lo[y], ay_hi[y] + 1):
             wy = ay[y, i]
             row_in = rows[i, xa : xb + 1]
@@ -348,20 +363,23 @@ def _box(  # noqa: ANN202, PLR0913
 
 
 @_jit
-def _upsample(maps, ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi):  # noqa: ANN001, ANN202
+def _upsample(maps, ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi):
     """All channels of maps upsampled: Ay @ maps[c] @ Ax.T."""
     out_h = ay.shape[0]
     out_w = axt.shape[1]
+    h, w = maps.shape[1], maps.shape[2]
     out = np.empty((maps.shape[0], out_h, out_w), dtype=np.float32)
-    rows = np.empty((maps.shape[1], out_w), dtype=np.float32)
+    src_t = np.empty((w, h), dtype=np.float32)
+    rows_t = np.empty((out_w, h), dtype=np.float32)
+    rows = np.empty((h, out_w), dtype=np.float32)
     for c in range(maps.shape[0]):
         _box(maps[c], ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi,
-             0, out_h - 1, 0, out_w - 1, rows, out[c], 0)
+             0, out_h - 1, 0, out_w - 1, src_t, rows_t, rows, out[c], 0)
     return out
 
 
 @_jit
-def _parabola(lo, mid, hi):  # noqa: ANN001, ANN202
+def _parabola(lo, mid, hi):
     """Vertex offset in [-0.5, 0.5] of the parabola through (-1, lo), (0, mid), (1, hi)."""
     den = np.float64(lo) - 2.0 * np.float64(mid) + np.float64(hi)
     if not den < 0.0:
@@ -373,25 +391,21 @@ def _parabola(lo, mid, hi):  # noqa: ANN001, ANN202
 
 
 @_jit
-def _grow_i64(a):  # noqa: ANN001, ANN202
-    out = np.empty(2 * a.shape[0], dtype=np.int64)
-    out[: a.shape[0]] = a
+def _grow(a):
+    """a (n, k) copied into an array of twice the rows."""
+    out = np.empty((2 * a.shape[0], a.shape[1]), dtype=a.dtype)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = a[i, j]
     return out
 
 
 @_jit
-def _grow_f32(a):  # noqa: ANN001, ANN202
-    out = np.empty(2 * a.shape[0], dtype=np.float32)
-    out[: a.shape[0]] = a
-    return out
-
-
-@_jit
-def _find_peaks(  # noqa: ANN202, PLR0912, PLR0913, PLR0915, C901
-    heat, n_parts, ay, ay_lo, ay_hi, ay_clo, ay_chi,  # noqa: ANN001
-    axt, ax_lo, ax_hi, ax_clo, ax_chi,  # noqa: ANN001
-    rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi,  # noqa: ANN001
-    thr, bound, nonneg, dense, nms_half, strict_ties, refine,  # noqa: ANN001
+def _find_peaks(
+    heat, n_parts, ay, ay_lo, ay_hi, ay_clo, ay_chi,
+    axt, ax_lo, ax_hi, ax_clo, ax_chi,
+    rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi,
+    thr, bound, nonneg, dense, nms_half, strict_ties, refine,
 ):
     """Peaks of Ay @ heat[c] @ Ax.T (the seed's smoothed upsampled map), channel by channel.
 
@@ -408,18 +422,12 @@ def _find_peaks(  # noqa: ANN202, PLR0912, PLR0913, PLR0915, C901
     pad = nms_half
     margin = max(nms_half, 1) if refine else nms_half  # the parabola needs the neighbours
     # NMS map with a frame of -inf: outside pixels never win, as in TF's max pool.
-    sm = np.empty((out_h + 2 * pad, out_w + 2 * pad), dtype=np.float32)
-    sm[:pad, :] = -np.inf
-    sm[out_h + pad :, :] = -np.inf
-    sm[:, :pad] = -np.inf
-    sm[:, out_w + pad :] = -np.inf
+    sm = np.full((out_h + 2 * pad, out_w + 2 * pad), -np.inf, dtype=np.float32)
+    src_t = np.empty((w, h), dtype=np.float32)
+    rows_t = np.empty((out_w, h), dtype=np.float32)
     rows = np.empty((h, out_w), dtype=np.float32)
     flags = np.empty(out_w, dtype=np.bool_)
-    chans = np.empty(64, dtype=np.int64)
-    ys = np.empty(64, dtype=np.int64)
-    xs = np.empty(64, dtype=np.int64)
-    fy = np.empty(64, dtype=np.float32)
-    fx = np.empty(64, dtype=np.float32)
+    found = np.empty((64, 5), dtype=np.float64)  # part, row, column, sub-pixel row, column
     n = 0
     for c in range(n_parts):
         # low-res box of the pixels that can lift the smoothed map above the threshold
@@ -450,7 +458,7 @@ def _find_peaks(  # noqa: ANN202, PLR0912, PLR0913, PLR0915, C901
         ya, yb = max(y0 - margin, 0), min(y1 + margin, out_h - 1)
         xa, xb = max(x0 - margin, 0), min(x1 + margin, out_w - 1)
         _box(heat[c], ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi,
-             ya, yb, xa, xb, rows, sm, pad)
+             ya, yb, xa, xb, src_t, rows_t, rows, sm, pad)
         # NMS as the seed: value > thr and equal to the max of its window. Vectorised tests
         # per row first, so that the scalar scan below runs on a few rows only.
         nx = x1 - x0 + 1
@@ -464,57 +472,103 @@ def _find_peaks(  # noqa: ANN202, PLR0912, PLR0913, PLR0915, C901
                 n_ok += above
             if n_ok == 0:
                 continue
-            for dy in range(-nms_half, nms_half + 1):
+            # same column first: on a smooth map few pixels survive it, and the row is
+            # skipped early; then the other columns of the window
+            for phase in range(2):
                 for dx in range(-nms_half, nms_half + 1):
-                    if dy == 0 and dx == 0:
+                    if (dx == 0) != (phase == 0):
                         continue
-                    nb = sm[y + pad + dy, x0 + pad + dx : x0 + pad + dx + nx]
-                    if strict_ties and (dy < 0 or (dy == 0 and dx < 0)):
-                        for k in range(nx):  # one peak per plateau: its first pixel
-                            ok[k] = ok[k] & (cen[k] > nb[k])
-                    else:
-                        for k in range(nx):
-                            ok[k] = ok[k] & (cen[k] >= nb[k])
-            n_ok = 0
-            for k in range(nx):
-                n_ok += ok[k]
+                    for dy in range(-nms_half, nms_half + 1):
+                        if dy == 0 and dx == 0:
+                            continue
+                        nb = sm[y + pad + dy, x0 + pad + dx : x0 + pad + dx + nx]
+                        if strict_ties and (dy < 0 or (dy == 0 and dx < 0)):
+                            for k in range(nx):  # one peak per plateau: its first pixel
+                                ok[k] = ok[k] & (cen[k] > nb[k])
+                        else:
+                            for k in range(nx):
+                                ok[k] = ok[k] & (cen[k] >= nb[k])
+                n_ok = 0
+                for k in range(nx):
+                    n_ok += ok[k]
+                if n_ok == 0:
+                    break
             if n_ok == 0:
                 continue
             for k in range(nx):
                 if not ok[k]:
                     continue
                 x = x0 + k
-                if n == chans.shape[0]:
-                    chans = _grow_i64(chans)
-                    ys = _grow_i64(ys)
-                    xs = _grow_i64(xs)
-                    fy = _grow_f32(fy)
-                    fx = _grow_f32(fx)
-                chans[n] = c
-                ys[n] = y
-                xs[n] = x
-                fy[n] = np.float32(y)
-                fx[n] = np.float32(x)
+                if n == found.shape[0]:
+                    found = _grow(found)
+                sub_y = np.float32(y)
+                sub_x = np.float32(x)
                 if refine:
                     v = cen[k]
                     if 0 < y < out_h - 1:
-                        fy[n] += _parabola(sm[y + pad - 1, x + pad], v, sm[y + pad + 1, x + pad])
+                        sub_y += _parabola(sm[y + pad - 1, x + pad], v, sm[y + pad + 1, x + pad])
                     if 0 < x < out_w - 1:
-                        fx[n] += _parabola(sm[y + pad, x + pad - 1], v, sm[y + pad, x + pad + 1])
+                        sub_x += _parabola(sm[y + pad, x + pad - 1], v, sm[y + pad, x + pad + 1])
+                found[n, 0] = c
+                found[n, 1] = y
+                found[n, 2] = x
+                found[n, 3] = sub_y
+                found[n, 4] = sub_x
                 n += 1
     # the seed reads the score from the unsmoothed upsampled heatmap
+    chans = np.empty(n, dtype=np.int64)
+    fx = np.empty(n, dtype=np.float32)
+    fy = np.empty(n, dtype=np.float32)
     scores = np.empty(n, dtype=np.float32)
     for k in range(n):
-        scores[k] = _sample(heat, chans[k], ys[k], xs[k], rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi)
-    return chans[:n].copy(), fx[:n].copy(), fy[:n].copy(), scores
+        c, y, x = int(found[k, 0]), int(found[k, 1]), int(found[k, 2])
+        chans[k] = c
+        fy[k] = found[k, 3]
+        fx[k] = found[k, 4]
+        scores[k] = _sample(heat, c, y, x, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi)
+    return chans, fx, fy, scores
 
 
 @_jit
-def _group(  # noqa: ANN202, PLR0912, PLR0913, PLR0915, C901
-    px, py, pscore, part_start, pafs, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi,  # noqa: ANN001
-    map_h, map_w,  # noqa: ANN001
-    limbs, limb_pafs, n_start, paf_thr, n_samples, min_count,  # noqa: ANN001
-    length_ratio, min_parts, min_score, merge,  # noqa: ANN001
+def _argsort_desc(keys, n):
+    """Stable order of keys[:n], largest first (bottom-up merge sort)."""
+    order = np.empty(n, dtype=np.int64)
+    tmp = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[i] = i
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                if keys[order[j]] > keys[order[i]]:  # ties: the earlier element first
+                    tmp[k] = order[j]
+                    j += 1
+                else:
+                    tmp[k] = order[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                tmp[k] = order[i]
+                i += 1
+                k += 1
+            while j < hi:
+                tmp[k] = order[j]
+                j += 1
+                k += 1
+        order, tmp = tmp, order
+        width *= 2
+    return order
+
+
+@_jit
+def _group(
+    px, py, pscore, part_start, pafs, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi,
+    map_h, map_w,
+    limbs, limb_pafs, n_start, paf_thr, n_samples, min_count,
+    length_ratio, min_parts, min_score, merge,
 ):
     """The seed's pafprocess: limb scoring, greedy matching, people assembly, filtering.
 
@@ -524,6 +578,7 @@ def _group(  # noqa: ANN202, PLR0912, PLR0913, PLR0915, C901
     """
     n_limbs = limbs.shape[0]
     fsteps = np.float32(n_samples)
+    max_fails = n_samples - min_count
 
     # ---- limb candidates and greedy one-to-one matching, limb by limb ----
     max_conn = 0
@@ -566,6 +621,7 @@ def _group(  # noqa: ANN202, PLR0912, PLR0913, PLR0915, C901
                 step_y = vy / fsteps
                 total = np.float32(0.0)
                 count = 0
+                fails = 0
                 for s in range(n_samples):
                     fs = np.float32(s)
                     lx = xa + fs * step_x
@@ -593,15 +649,23 @@ def _group(  # noqa: ANN202, PLR0912, PLR0913, PLR0915, C901
                     total += score
                     if score > paf_thr:
                         count += 1
+                    else:
+                        fails += 1
+                        if fails > max_fails:  # can no longer reach min_count: rejected
+                            break
+                if count < min_count:
+                    continue
                 mean = total / fsteps
                 penalty = min(0.0, length_ratio * map_h / np.float64(norm) - 1.0)
                 crit2 = np.float32(np.float64(mean) + penalty)
-                if count >= min_count and crit2 > 0:
+                if crit2 > 0:
                     cand_a[n_cand] = ia
                     cand_b[n_cand] = ib
                     cand_s[n_cand] = crit2
                     n_cand += 1
-        order = np.argsort(-cand_s[:n_cand], kind="mergesort")  # descending, stable
+        # Descending by score, stable, as std::sort for up to 16 elements (beyond, the seed's
+        # order of equal scores is unspecified).
+        order = _argsort_desc(cand_s, n_cand)
         used_a = np.zeros(na, dtype=np.bool_)
         used_b = np.zeros(nb, dtype=np.bool_)
         for k in order:
