@@ -29,7 +29,7 @@ def thin_pb() -> Path:
 
 @pytest.fixture(scope="session")
 def estimator(thin_pb):
-    """The default estimator on the real model (seed settings: 432x368, upsample 4)."""
+    """The default estimator on the real model (the balanced preset)."""
     from pafpose import PoseEstimator
 
     return PoseEstimator("mobilenet_thin", progress=False)

@@ -1,0 +1,98 @@
+"""Inference presets as data: how the image is resized, decoded, augmented and mapped back.
+
+Every preset runs the same network weights; they differ only in what happens around it.
+The reasons behind each setting are in the README ("Accuracy").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .decode import DecodeParams
+from .scales import COORDS, INTERPOLATIONS, RESIZE_MODES
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One complete inference setting (see scales.py for the resize modes and conventions)."""
+
+    name: str
+    #: "stretch" (to `size` = (w, h), ignoring the aspect), "height" (`size` = network height,
+    #: the width follows the image aspect), "native" (the image's own size).
+    resize: str
+    size: tuple[int, int] | int | None
+    decode: DecodeParams = field(default_factory=DecodeParams)
+    #: Network scales relative to `size`; several are run and their maps averaged.
+    scales: tuple[float, ...] = (1.0,)
+    #: Also run the mirrored image and average its (mirrored back) maps.
+    flip: bool = False
+    #: "cubic" or "auto" (area when shrinking, cubic when enlarging).
+    interpolation: str = "cubic"
+    #: "seed" (x * image_w / map_w, COCO results rounded to integers) or "center".
+    coords: str = "center"
+    #: Network stages to run (None: all); room for speed presets.
+    stages: int | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        """Validate the fields."""
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}")
+        if self.coords not in COORDS:
+            raise ValueError(f"coords must be one of {COORDS}, got {self.coords!r}")
+        if not self.scales or any(not s > 0 for s in self.scales):
+            raise ValueError(f"scales must be positive numbers, got {self.scales!r}")
+
+    @property
+    def round_coco(self) -> bool:
+        """Whether COCO results carry integer coordinates (the seed's evaluation does)."""
+        return self.coords == "seed"
+
+
+#: Decoding after the seed's grouping rules: cubic upsampling to stride 4 (OpenPose upsamples
+#: with cubic interpolation), no extra smoothing, and a quadratic sub-pixel peak fit.
+_REFINED = DecodeParams(upsample=2.0, upsample_method="cubic", smooth="none", refine=True)
+#: OpenPose's network height and its evaluation scales (0.5, 1, 1.5, 2 of 368 px).
+NET_HEIGHT = 368
+OPENPOSE_SCALES: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
+#: The `fast` preset: 3 of the 6 network stages at height 288 (46% of the MACs of
+#: `balanced`; AP on the COCO dev subset 0.251 vs 0.289, README "Speed").
+FAST_HEIGHT, FAST_STAGES = 288, 3
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "seed", "stretch", (432, 368), DecodeParams(), coords="seed",
+            description="tf-pose-estimation exactly: 432x368 stretched, area x4, 25x25 smoothing",
+        ),
+        Preset(
+            "balanced", "height", NET_HEIGHT, _REFINED, interpolation="auto",
+            description="aspect kept at height 368, cubic x2, sub-pixel peaks (default)",
+        ),
+        Preset(  # chosen from the stages x size curve in the README ("Speed")
+            "fast", "height", FAST_HEIGHT, _REFINED, interpolation="auto", stages=FAST_STAGES,
+            description="balanced at height 288, network up to stage 3 of 6",
+        ),
+        Preset(
+            "accurate", "height", NET_HEIGHT, _REFINED, scales=OPENPOSE_SCALES, flip=True,
+            interpolation="auto",
+            description="balanced at heights 184, 368, 552, 736, plus the mirrored image",
+        ),
+    )
+}
+DEFAULT_PRESET = "balanced"
+
+
+def get_preset(preset: str | Preset) -> Preset:
+    """A preset by name (or the preset itself); ValueError names the known ones."""
+    if isinstance(preset, Preset):
+        return preset
+    try:
+        return PRESETS[preset]
+    except KeyError:
+        raise ValueError(
+            f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}"
+        ) from None
