@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import onnx
+from tqdm import tqdm
 
 from . import tfgraph
 from .fetch import atomic_path, cache_dir, fetch_source
@@ -32,7 +35,8 @@ def _converted_path(pb: Path, stages: int | None) -> Path:
     return cache_dir() / "converted" / _sha256(pb)[:16] / name
 
 
-def _is_current(onnx_path: Path, source_sha: str) -> bool:
+def _is_current(onnx_path: Path, wanted: dict[str, str]) -> bool:
+    """Whether a cached ONNX file exists and carries the wanted metadata values."""
     if not onnx_path.is_file():
         return False
     try:
@@ -40,15 +44,15 @@ def _is_current(onnx_path: Path, source_sha: str) -> bool:
     except Exception:
         return False
     meta = {p.key: p.value for p in model.metadata_props}
-    return meta.get("pafpose.converter") == CONVERTER_VERSION and meta.get(
-        "pafpose.source_sha256") == source_sha
+    return all(meta.get(k) == v for k, v in wanted.items())
 
 
 def convert_cached(pb: Path, stages: int | None = None) -> Path:
     """Convert a frozen TensorFlow graph to ONNX once and cache it (rebuilt when stale)."""
     out = _converted_path(pb, stages)
     source_sha = _sha256(pb)
-    if _is_current(out, source_sha):
+    if _is_current(out, {"pafpose.converter": CONVERTER_VERSION,
+                         "pafpose.source_sha256": source_sha}):
         return out
     model = tfgraph.convert_graphdef(pb, stage=stages)
     for key, value in (("pafpose.converter", CONVERTER_VERSION),
@@ -60,8 +64,73 @@ def convert_cached(pb: Path, stages: int | None = None) -> Path:
     return out
 
 
-def resolve_model(model: str | Path, stages: int | None = None, progress: bool = True) -> Path:
-    """The ONNX file for a model name (fetched on first use) or a local .pb / .onnx path."""
+#: Bump when the INT8 recipe (models/quantize.py) changes, so cached INT8 models are rebuilt.
+QUANTIZER_VERSION = "1"
+#: Network input size the calibration images are stretched to.
+CALIBRATION_SIZE = (432, 368)
+
+Calibration = str | Path | Sequence[str | Path | np.ndarray]
+
+
+def _int8_path(fp32: Path) -> Path:
+    name = fp32.stem + ".int8.onnx"
+    if os.access(fp32.parent, os.W_OK):
+        return fp32.parent / name
+    return cache_dir() / "converted" / _sha256(fp32)[:16] / name
+
+
+def _calibration_images(calibration: Calibration, progress: bool) -> list[np.ndarray]:
+    """BGR images from a folder, a list of image files, or arrays."""
+    from ..images import expand_inputs, read_image
+
+    items = [calibration] if isinstance(calibration, str | Path) else list(calibration)
+    arrays = [a for a in items if isinstance(a, np.ndarray)]
+    paths = expand_inputs([a for a in items if not isinstance(a, np.ndarray)])
+    for path in tqdm(paths, desc="calibration", unit="img", disable=not progress):
+        arrays.append(read_image(path))
+    return arrays
+
+
+def quantize_cached(fp32: Path, calibration: Calibration | None = None,
+                    progress: bool = True) -> Path:
+    """The INT8 model of an fp32 ONNX file: cached beside it, built once from calibration images."""
+    from .quantize import calibration_tensors, quantize_int8
+
+    out = _int8_path(fp32)
+    source_sha = _sha256(fp32)
+    if _is_current(out, {"pafpose.quantizer": QUANTIZER_VERSION,
+                         "pafpose.source_sha256": source_sha}):
+        return out
+    images = _calibration_images(calibration, progress) if calibration is not None else []
+    if not images:
+        raise ValueError(
+            f"no INT8 model built yet for {fp32.name}: give calibration images once "
+            "(a folder of real photos with people, e.g. --calibration DIR)"
+        )
+    tensors = calibration_tensors(images, CALIBRATION_SIZE)
+    meta = {"pafpose.quantizer": QUANTIZER_VERSION, "pafpose.source_sha256": source_sha,
+            "pafpose.calibration_images": str(len(tensors))}
+    return quantize_int8(fp32, out, tensors, metadata=meta, progress=progress)
+
+
+def resolve_model(
+    model: str | Path,
+    stages: int | None = None,
+    progress: bool = True,
+    precision: str = "fp32",
+    calibration: Calibration | None = None,
+) -> Path:
+    """The ONNX file for a model name (fetched on first use) or a local .pb / .onnx path.
+
+    precision "int8" returns the quantized network (built once from `calibration` images).
+    """
+    if precision not in ("fp32", "int8"):
+        raise ValueError(f"unknown precision {precision!r}; choose fp32 or int8")
+    fp32 = _resolve_fp32(model, stages, progress)
+    return quantize_cached(fp32, calibration, progress) if precision == "int8" else fp32
+
+
+def _resolve_fp32(model: str | Path, stages: int | None, progress: bool) -> Path:
     if isinstance(model, str) and model in MODELS:
         return convert_cached(fetch_source(model, progress=progress), stages)
     path = Path(model)

