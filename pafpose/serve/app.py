@@ -1,0 +1,237 @@
+"""The HTTP API (FastAPI): POST /v1/pose, GET /healthz, GET /v1/skeleton, the demo page at /."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any
+
+import cv2
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..draw import draw_humans
+from ..human import Human
+from ..images import ImageError, decode_image
+from ..skeleton import COCO17_NAMES, DRAWN_LIMBS, PART_COLORS, PARTS
+from .limits import ServeConfig, image_bytes
+from .pool import QueueFull, WorkerPool
+
+log = logging.getLogger("uvicorn.error")  # the server's own log
+
+
+class ImageSize(BaseModel):
+    """Width and height of the decoded image, in pixels."""
+
+    width: int
+    height: int
+
+
+class Person(BaseModel):
+    """One person: keypoints as [x, y, score] in image pixels (score 0 = not found)."""
+
+    score: float
+    bbox: list[float] = Field(description="x, y, width, height around the found keypoints")
+    openpose18: list[list[float]] = Field(description="18 x [x, y, score], OpenPose-18 order")
+    coco17: list[list[float]] = Field(description="17 x [x, y, score], COCO-17 order")
+
+
+class PoseResponse(BaseModel):
+    """The people found in one image and where the time went."""
+
+    image: ImageSize
+    count: int
+    people: list[Person]
+    timings_ms: dict[str, float] = Field(description="queue, decode, inference, total")
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a one-line reason."""
+
+    detail: str
+
+
+@dataclass
+class Estimate:
+    """The outcome of one job on a worker."""
+
+    size: tuple[int, int]
+    humans: list[Human]
+    timings: dict[str, float] = field(default_factory=dict)
+    png: bytes | None = None
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def estimate(estimator: Any, data: bytes, max_pixels: int, render: bool, queued: float) -> Estimate:
+    """Decode the image bytes, find the people, and draw them when asked (runs on a worker)."""
+    t0 = time.perf_counter()
+    image = decode_image(data, max_pixels)
+    t1 = time.perf_counter()
+    humans = estimator.inference(image)
+    t2 = time.perf_counter()
+    timings = {"queue": _ms(t0 - queued), "decode": _ms(t1 - t0), "inference": _ms(t2 - t1)}
+    out = Estimate((image.shape[1], image.shape[0]), humans, timings)
+    if render:
+        ok, png = cv2.imencode(".png", draw_humans(image, humans))
+        if not ok:  # pragma: no cover - PNG encoding of a BGR image does not fail
+            raise RuntimeError("PNG encoding failed")
+        out.png = png.tobytes()
+        timings["render"] = _ms(time.perf_counter() - t2)
+    return out
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+    return "; ".join(parts) or "invalid request"
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "Empty body or malformed multipart data"),
+        (413, "Body above the size limit, or image above the pixel limit"),
+        (415, "The content is not a decodable image"),
+        (422, "Missing multipart field 'image', or an invalid query parameter"),
+        (503, "The work queue is full; see the Retry-After header"),
+    )
+}
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {"type": "object", "required": ["image"],
+                       "properties": {"image": {"type": "string", "format": "binary"}}},
+        },
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
+def create_app(estimator: Any, config: ServeConfig | None = None, model_name: str = "") -> FastAPI:
+    """The FastAPI application serving `estimator` (any object with .inference(image_bgr))."""
+    config = config or ServeConfig()
+    pool = WorkerPool(config.workers, config.queue)
+    page = (files(__package__) / "static" / "index.html").read_text(encoding="utf-8")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        estimator.inference(np.zeros((368, 432, 3), np.uint8))  # warm up before serving
+        log.info("pafpose %s: %d workers, queue %d, bodies up to %.1f MB, images up to %.1f MP;"
+                 " demo page at /, API docs at /docs", model_name or "model", config.workers,
+                 config.queue, config.max_body / 1e6, config.max_pixels / 1e6)
+        yield
+        pool.shutdown()
+
+    app = FastAPI(
+        title="pafpose", version=__version__, lifespan=lifespan,
+        description="Multi-person 2D pose estimation (heatmaps + Part Affinity Fields).",
+    )
+    app.state.pool = pool
+    app.state.config = config
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_message(exc))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        return _error(500, "internal server error")  # the server logs the traceback
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def demo_page() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/healthz", summary="Liveness and load")
+    async def healthz() -> dict[str, Any]:
+        """The service is up; how busy it is."""
+        return {"status": "ok", "model": model_name, "workers": pool.workers,
+                "queue": pool.queue, "in_flight": pool.in_flight,
+                "completed": pool.completed, "rejected": pool.rejected}
+
+    @app.get("/v1/skeleton", summary="Keypoint names, drawn limbs and colours")
+    async def skeleton() -> dict[str, Any]:
+        """The layouts the keypoints use, for clients that draw."""
+        return {"openpose18": list(PARTS), "coco17": list(COCO17_NAMES),
+                "limbs": [list(limb) for limb in DRAWN_LIMBS],
+                "colors_rgb": [list(c[::-1]) for c in PART_COLORS]}
+
+    @app.post(
+        "/v1/pose",
+        summary="Find the people in an image",
+        response_model=None,
+        responses={200: {"model": PoseResponse,
+                         "content": {"image/png": {"schema": {"type": "string",
+                                                              "format": "binary"}}}},
+                   **_ERRORS},
+        openapi_extra={"requestBody": _REQUEST_BODY},
+    )
+    async def pose(
+        request: Request,
+        render: bool = Query(False, description="return the image with skeletons as PNG"),
+    ) -> Response:
+        """Send an image (multipart field `image`, or the raw body); get the people as JSON."""
+        start = time.perf_counter()
+        data = await image_bytes(request, config.max_body)
+        try:
+            result = await pool.run(estimate, estimator, data, config.max_pixels, render,
+                                    time.perf_counter())
+        except QueueFull as exc:
+            raise HTTPException(503, str(exc),
+                                headers={"Retry-After": str(exc.retry_after)}) from None
+        except ImageError as exc:
+            status = 413 if "pixel limit" in str(exc) else 415
+            raise HTTPException(status, f"{exc}") from None
+        result.timings["total"] = _ms(time.perf_counter() - start)
+        timing = ", ".join(f"{k};dur={v}" for k, v in result.timings.items())
+        headers = {"Server-Timing": timing, "X-People": str(len(result.humans))}
+        if result.png is not None:
+            return Response(result.png, media_type="image/png", headers=headers)
+        width, height = result.size
+        return JSONResponse(
+            {"image": {"width": width, "height": height}, "count": len(result.humans),
+             "people": [h.to_dict() for h in result.humans], "timings_ms": result.timings},
+            headers=headers,
+        )
+
+    return app
+
+
+def serve(
+    estimator: Any,
+    config: ServeConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    model_name: str = "",
+    log_level: str = "info",
+) -> None:
+    """Serve the API with uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(estimator, config, model_name)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -1,0 +1,93 @@
+"""Server limits and reading an image upload from a request: size caps and one-line errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartParser
+
+from ..images import DEFAULT_MAX_PIXELS
+
+#: Default limit on a request body, in bytes.
+DEFAULT_MAX_BODY = 20_000_000
+
+
+def cpu_count() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Limits of the HTTP service (sizes in bytes and pixels; queue in requests)."""
+
+    max_body: int = DEFAULT_MAX_BODY
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    workers: int | None = None  # requests run at once; None: min(2, CPUs)
+    queue: int | None = None  # requests waiting for a worker; None: 4 x CPUs
+
+    def __post_init__(self) -> None:
+        if self.workers is None:
+            object.__setattr__(self, "workers", min(2, cpu_count()))
+        if self.queue is None:
+            object.__setattr__(self, "queue", 4 * cpu_count())
+        if self.max_body < 1 or self.max_pixels < 1:
+            raise ValueError("the body and pixel limits must be positive")
+        if self.workers < 1 or self.queue < 0:
+            raise ValueError("workers must be >= 1 and the queue >= 0")
+
+
+def _too_large(size: int | str, limit: int) -> HTTPException:
+    return HTTPException(413, f"request body is {size} bytes, above the limit of {limit} bytes")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) more than `limit` bytes before reading them all."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise HTTPException(400, "invalid Content-Length header")
+        if int(length) > limit:
+            raise _too_large(length, limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(f"more than {limit}", limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _once(data: bytes) -> AsyncGenerator[bytes, None]:
+    yield data
+
+
+async def image_bytes(request: Request, limit: int) -> bytes:
+    """The uploaded image: the multipart field `image`, or else the raw body."""
+    body = await read_body(request, limit)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        parser = MultiPartParser(request.headers, _once(body), max_files=4, max_fields=16)
+        try:
+            form = await parser.parse()
+        except Exception:  # any parse failure is the client's: a one-line 400
+            raise HTTPException(400, "malformed multipart/form-data body") from None
+        try:
+            upload = form.get("image")
+            if upload is None:
+                raise HTTPException(422, "multipart field 'image' is missing")
+            if not isinstance(upload, UploadFile):
+                raise HTTPException(422, "multipart field 'image' must be a file")
+            body = await upload.read()
+        finally:
+            await form.close()
+    if not body:
+        raise HTTPException(400, "empty image: send the image as the body or the field 'image'")
+    return body
