@@ -1,0 +1,20 @@
+"""Training in PyTorch: the seed's networks, COCO targets, loss, loop, DDP and ONNX export.
+
+PyTorch is an optional extra (`pip install 'pafpose[train]'`); `import pafpose` never needs it.
+"""
+
+from __future__ import annotations
+
+
+class MissingDependencyError(ValueError):
+    """An optional dependency (PyTorch) is not installed."""
+
+
+def require_torch() -> None:
+    """Raise a one-line MissingDependencyError when PyTorch is not installed."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(
+            "training needs PyTorch: pip install 'pafpose[train]' (see DEVELOPERS.md)"
+        ) from None
