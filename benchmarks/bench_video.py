@@ -1,0 +1,171 @@
+"""Video figures: pipelined vs sequential throughput, and tracking statistics.
+
+    python benchmarks/bench_video.py speed VIDEO [--frames N] [--mode both|sequential|pipelined]
+    python benchmarks/bench_video.py tracking RESULTS.jsonl [--max-lost S] [--min-oks X]
+
+`speed` runs the same work twice, frame by frame in one thread (read -> inference -> draw ->
+encode -> JSON line) and through `process_video` (the same stages pipelined in threads), with
+the same estimator and writers, alternating the two `--repeat` times; it prints the frames per
+second of each (the model load is not counted) and the ratio of medians. With `--mode
+sequential` or `--mode pipelined` it runs one of them once, for timing whole processes.
+
+`tracking` re-runs the tracker on the people of a JSON-lines file written by
+`pafpose video --json-output` (the detections are kept, the ids recomputed) and prints ids
+created, track lengths and the people left without an id; the file's own ids, when present,
+are summarised too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pafpose.estimator import PoseEstimator
+from pafpose.human import Human
+from pafpose.track import Person, Tracker, track_stats
+from pafpose.video import (
+    Frame,
+    FrameResult,
+    JsonLinesWriter,
+    VideoWriter,
+    annotate,
+    frame_record,
+    open_source,
+    process_video,
+)
+
+
+def run_sequential(estimator: PoseEstimator, video: str, frames: int, out: Path) -> float:
+    """The plain loop; returns frames per second."""
+    cap = cv2.VideoCapture(video)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = VideoWriter(out / "sequential.mp4", fps, size)
+    lines = JsonLinesWriter(out / "sequential.jsonl")
+    t0 = time.perf_counter()
+    done = 0
+    for index in range(frames):
+        ok, image = cap.read()
+        if not ok:
+            break
+        humans = estimator.inference(image)
+        result = FrameResult(Frame(index, index / fps, image), [Person(None, h) for h in humans])
+        writer.write(annotate(image, result.people))
+        lines.write(frame_record(result))
+        done += 1
+    seconds = time.perf_counter() - t0
+    writer.close()
+    lines.close()
+    cap.release()
+    return done / seconds
+
+
+def run_pipelined(estimator: PoseEstimator, video: str, frames: int, out: Path,
+                  workers: int) -> float:
+    """The pipelined runner on the same work; returns frames per second."""
+    summary = process_video(open_source(video, end=frames), estimator,
+                            output=out / "pipelined.mp4", json_output=out / "pipelined.jsonl",
+                            workers=workers, progress=False)
+    return summary.fps
+
+
+def speed(args: argparse.Namespace) -> None:
+    if args.mode == "pipelined":  # load one model only, so whole-process timings compare
+        estimator = piped = PoseEstimator(args.model, threads=args.pipe_threads or args.threads,
+                                          progress=False)
+    else:
+        estimator = piped = PoseEstimator(args.model, threads=args.threads, progress=False)
+    if args.mode == "both" and args.pipe_threads is not None:
+        piped = PoseEstimator(args.model, threads=args.pipe_threads, progress=False)
+    cap = cv2.VideoCapture(args.video)
+    ok, first = cap.read()
+    cap.release()
+    if not ok:
+        sys.exit(f"cannot read {args.video}")
+    for _ in range(3):  # warm up: compiled decoder, session allocations
+        estimator.inference(first)
+        if piped is not estimator:
+            piped.inference(first)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        if args.mode == "sequential":
+            print(f"sequential: {run_sequential(estimator, args.video, args.frames, out):.3f} "
+                  "frames/s")
+            return
+        if args.mode == "pipelined":
+            fps = run_pipelined(piped, args.video, args.frames, out, args.workers)
+            print(f"pipelined (workers={args.workers}): {fps:.3f} frames/s")
+            return
+        seq, pipe = [], []
+        for r in range(args.repeat):
+            seq.append(run_sequential(estimator, args.video, args.frames, out))
+            pipe.append(run_pipelined(piped, args.video, args.frames, out, args.workers))
+            print(f"round {r + 1}: sequential {seq[-1]:.3f} frames/s, pipelined {pipe[-1]:.3f} "
+                  f"frames/s, ratio {pipe[-1] / seq[-1]:.2f}", flush=True)
+        ratios = [p / s for p, s in zip(pipe, seq, strict=True)]
+        print(f"{args.frames} frames of {Path(args.video).name}, model {args.model}, "
+              f"workers={args.workers}, inference threads: sequential {args.threads or 'all'}, "
+              f"pipelined {args.pipe_threads or args.threads or 'all'}, {args.repeat} rounds")
+        print(f"sequential: median {statistics.median(seq):.3f} frames/s")
+        print(f"pipelined:  median {statistics.median(pipe):.3f} frames/s")
+        print(f"ratio pipelined/sequential: median {statistics.median(ratios):.2f} "
+              f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def tracking(args: argparse.Namespace) -> None:
+    records = read_jsonl(args.results)
+    overrides = {k: v for k, v in (("max_lost", args.max_lost), ("min_oks", args.min_oks))
+                 if v is not None}
+    tracker = Tracker(**overrides)
+    recomputed, stored = [], []
+    for rec in records:
+        size = tuple(rec.get("size", (0, 0)))
+        humans = [Human(np.asarray(p["openpose18"], np.float32), p["score"], size)
+                  for p in rec["people"]]
+        recomputed.append(tracker.update(humans, rec["time"]))
+        stored.append([Person(p.get("id"), h) for p, h in zip(rec["people"], humans,
+                                                               strict=True)])
+    print(f"{args.results.name}: {len(records)} frames, tracker {tracker.params}")
+    print("recomputed:", json.dumps(track_stats(recomputed).to_dict()))
+    if any(p.id is not None for people in stored for p in people):
+        print("in file:   ", json.dumps(track_stats(stored).to_dict()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("speed")
+    p.add_argument("video")
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--mode", choices=("both", "sequential", "pipelined"), default="both")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--model", default="mobilenet_thin")
+    p.add_argument("--threads", type=int, help="inference threads (default: all CPUs)")
+    p.add_argument("--pipe-threads", type=int,
+                   help="inference threads per pipelined worker (default: as --threads)")
+    p.set_defaults(func=speed)
+    p = sub.add_parser("tracking")
+    p.add_argument("results", type=Path)
+    p.add_argument("--max-lost", type=float)
+    p.add_argument("--min-oks", type=float)
+    p.set_defaults(func=tracking)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
