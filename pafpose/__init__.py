@@ -8,6 +8,8 @@ from .estimator import PoseEstimator
 from .human import BodyPart, Human, openpose_json
 from .models.resolve import resolve_model as load_model
 from .skeleton import COCO17_NAMES, LIMBS, PARTS
+from .track import Person, Tracker
+from .video import iter_poses, open_source, process_video
 
 __version__ = "0.1.0"
 
@@ -15,3 +17,4 @@ __all__ = [
     "COCO17_NAMES", "LIMBS", "PARTS", "BodyPart", "DecodeParams", "Human", "PoseEstimator",
     "decode", "draw_humans", "load_model", "openpose_json",
 ]
+__all__ += ["Person", "Tracker", "iter_poses", "open_source", "process_video"]

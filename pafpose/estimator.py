@@ -3,65 +3,36 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .decode import DecodeParams, Poses, decode
+from .decode import DecodeParams, Decoder, Poses
 from .human import Human, humans_from_keypoints
 from .images import DEFAULT_MAX_PIXELS, check_pixels, to_bgr8
 from .models.resolve import resolve_model
-from .runtime import Runtime
+from .presets import DEFAULT_PRESET, Preset, get_preset
+from .runtime import create_runtime
+from .scales import PAD_MULTIPLE, Prepared, canvas_size, fuse, prepare, scale_views
+from .scales import to_image_coords as _map_to_image
 
-#: Network inputs are padded to a multiple of this (the network's total stride is 8; 16 keeps
-#: every internal resize exact).
-PAD_MULTIPLE = 16
+__all__ = ["PAD_MULTIPLE", "STRIDE", "PoseEstimator", "Prepared", "preprocess", "to_image_coords"]
+
 STRIDE = 8
-
-
-def _ceil_to(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-@dataclasses.dataclass(frozen=True)
-class Prepared:
-    """A network input and how it maps back to the image."""
-
-    tensor: np.ndarray  # (1, Hp, Wp, 3) float32, raw BGR 0..255
-    content_size: tuple[int, int]  # (w, h) of the resized image inside the padded input
-    image_size: tuple[int, int]  # (w, h) of the original image
 
 
 def preprocess(image: np.ndarray, target_size: tuple[int, int] | None) -> Prepared:
     """Resize (cubic, ignoring aspect, as the seed) to target_size or keep the size; pad to 16."""
-    h, w = image.shape[:2]
-    if target_size is not None and (w, h) != tuple(target_size):
-        resized = cv2.resize(image, tuple(target_size), interpolation=cv2.INTER_CUBIC)
-    else:
-        resized = image
-    ch, cw = resized.shape[:2]
-    ph, pw = _ceil_to(max(ch, 1), PAD_MULTIPLE), _ceil_to(max(cw, 1), PAD_MULTIPLE)
-    tensor = np.zeros((1, ph, pw, 3), np.float32)
-    tensor[0, :ch, :cw] = resized
-    return Prepared(tensor, (cw, ch), (w, h))
+    size = tuple(target_size) if target_size is not None else (image.shape[1], image.shape[0])
+    return prepare(image, size, "cubic")
 
 
-def to_image_coords(poses: Poses, prepared: Prepared) -> np.ndarray:
-    """Map decoded keypoints (upsampled-map pixels) to image pixels, the seed's way."""
-    kp = poses.keypoints.copy()
-    if len(kp) == 0:
-        return kp
-    map_w, map_h = poses.map_size
-    _, ph, pw, _ = prepared.tensor.shape
-    (cw, ch), (w, h) = prepared.content_size, prepared.image_size
-    sx = pw / map_w * w / cw
-    sy = ph / map_h * h / ch
-    found = kp[:, :, 2] > 0
-    kp[:, :, 0] = np.where(found, kp[:, :, 0] * sx, 0)
-    kp[:, :, 1] = np.where(found, kp[:, :, 1] * sy, 0)
-    return kp
+def to_image_coords(poses: Poses, prepared: Prepared, coords: str = "seed") -> np.ndarray:
+    """Map decoded keypoints (upsampled-map pixels) to image pixels ("seed" or "center")."""
+    return _map_to_image(poses.keypoints, poses.map_size, prepared.view, coords)
 
 
 class PoseEstimator:
@@ -70,30 +41,90 @@ class PoseEstimator:
     def __init__(
         self,
         model: str | Path = "mobilenet_thin",
-        target_size: tuple[int, int] | None = (432, 368),
+        target_size: tuple[int, int] | None = None,
         *,
-        upsample: float = 4.0,
+        preset: str | Preset = DEFAULT_PRESET,
+        upsample: float | None = None,
         decode_params: DecodeParams | None = None,
+        scales: Sequence[float] | None = None,
+        flip: bool | None = None,
         threads: int | None = None,
         providers: Sequence[str] | None = None,
         stages: int | None = None,
+        backend: str = "auto",
+        precision: str = "fp32",
+        calibration: str | Path | Sequence | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         progress: bool = True,
     ) -> None:
-        self.model_path: Path = resolve_model(model, stages=stages, progress=progress)
-        self.runtime = Runtime(self.model_path, threads=threads, providers=providers)
-        self.target_size = tuple(target_size) if target_size else None
-        self.decode_params = dataclasses.replace(
-            decode_params or DecodeParams(), upsample=upsample
+        """Load a model; settings come from `preset`, explicit arguments override them.
+
+        target_size (w, h) stretches every image to that size (the seed's way); (0, 0) keeps
+        each image's size; None takes the preset's resize. scales / flip: multi-scale and
+        mirrored inference (maps averaged), e.g. scales=(0.5, 1, 1.5, 2), flip=True.
+        stages: run the network up to refinement stage K only (1..6, faster, see the README).
+        backend: "auto" (the faster installed), "onnxruntime" or "openvino"; precision: "fp32"
+        or "int8" (built once from `calibration` images: a folder or a list of files).
+        """
+        self.preset: Preset = get_preset(preset)
+        if stages is None:
+            stages = self.preset.stages
+        self.model_path: Path = resolve_model(model, stages=stages, progress=progress,
+                                              precision=precision, calibration=calibration)
+        self.runtime = create_runtime(self.model_path, backend=backend, threads=threads,
+                                      providers=providers)
+        #: The backend actually used ("onnxruntime" or "openvino"; "auto" resolved).
+        self.backend: str = self.runtime.backend
+        self.precision: str = precision
+        self.stages: int | None = stages
+        #: Milliseconds spent by the last inference: network, decode, preprocess (everything
+        #: else: resize, pad, fusing views, mapping back) and total.
+        self.timings: dict[str, float] = {}
+        self._clock = threading.local()
+        self._decoders: dict[DecodeParams, Decoder] = {}
+        if target_size is None:
+            self._resize, self._size = self.preset.resize, self.preset.size
+        elif tuple(target_size) == (0, 0):
+            self._resize, self._size = "native", None
+        else:
+            self._resize, self._size = "stretch", (int(target_size[0]), int(target_size[1]))
+        #: The explicit or preset network size (w, h), or None when it follows each image.
+        self.target_size = self._size if self._resize == "stretch" else None
+        params = decode_params or self.preset.decode
+        if upsample is not None:
+            params = dataclasses.replace(params, upsample=float(upsample))
+        self.decode_params = params
+        self.scales: tuple[float, ...] = (
+            tuple(float(s) for s in scales) if scales is not None else self.preset.scales
         )
+        self.flip: bool = self.preset.flip if flip is None else bool(flip)
+        if not self.scales:
+            raise ValueError("scales must hold at least one scale")
         self.max_pixels = max_pixels
-        #: The last maps at network resolution, cropped to the image: (19, h, w), (38, h, w).
+        #: The last maps, cropped to the image: at network resolution for a single view,
+        #: else the fused canvas: (19, h, w), (38, h, w).
         self.heatmaps: np.ndarray | None = None
         self.pafs: np.ndarray | None = None
 
     def network(self, prepared: Prepared) -> np.ndarray:
         """Run the network on a prepared input: (57, h, w) maps."""
-        return self.runtime.run(prepared.tensor)[0]
+        start = time.perf_counter()
+        maps = self.runtime.run(prepared.tensor)[0]
+        self._clock.network = getattr(self._clock, "network", 0.0) + time.perf_counter() - start
+        return maps
+
+    def _decode(self, heat: np.ndarray, paf: np.ndarray, params: DecodeParams) -> Poses:
+        # One Decoder per setting, kept: building its operators per call costs a BLAS matmul
+        # whose idle BLAS threads then spin through the next network call (+50-75% there).
+        decoder = self._decoders.get(params)
+        if decoder is None:
+            if len(self._decoders) >= 8:
+                self._decoders.clear()
+            decoder = self._decoders.setdefault(params, Decoder(params))
+        start = time.perf_counter()
+        poses = decoder(heat, paf)
+        self._clock.decode = time.perf_counter() - start
+        return poses
 
     def inference(
         self,
@@ -102,21 +133,40 @@ class PoseEstimator:
         upsample_size: float | None = None,
     ) -> list[Human]:
         """Find the people in a BGR image (any size, gray/BGRA/16-bit accepted)."""
+        start = time.perf_counter()
+        self._clock.network = self._clock.decode = 0.0
         image = to_bgr8(np.asarray(image))
         check_pixels((image.shape[1], image.shape[0]), self.max_pixels)
         if min(image.shape[:2]) < 2:
             self.heatmaps = self.pafs = None
             return []
-        prepared = preprocess(image, self.target_size if resize_to_default else None)
-        maps = self.network(prepared)
         params = self.decode_params
         if upsample_size is not None:
             params = dataclasses.replace(params, upsample=float(upsample_size))
-        poses = decode(maps[:19], maps[19:], params)
-        cw, ch = prepared.content_size
-        crop = (slice(None), slice(0, -(-ch // STRIDE)), slice(0, -(-cw // STRIDE)))
-        self.heatmaps, self.pafs = maps[:19][crop], maps[19:][crop]
-        keypoints = to_image_coords(poses, prepared)
-        return humans_from_keypoints(keypoints, poses.scores, prepared.image_size)
+        resize, size = (self._resize, self._size) if resize_to_default else ("native", None)
+        image_size = (image.shape[1], image.shape[0])
+        base, views = scale_views(image_size, resize, size, self.scales, self.flip)
+        interpolation = self.preset.interpolation
+        if views == [base]:  # one plain view: the decoder upsamples its maps
+            maps = self.network(prepare(image, base.content_size, interpolation))
+            heat, paf = maps[:19], maps[19:]
+            poses = self._decode(heat, paf, params)
+            crop_w, crop_h = (-(-c // STRIDE) for c in base.content_size)
+        else:  # several views: average their maps on the upsampled grid of the scale-1 view
+            maps = [self.network(prepare(image, v.content_size, interpolation, v.flip))
+                    for v in views]
+            canvas = canvas_size(base, params.upsample, STRIDE)
+            heat, paf = fuse(maps, views, base, canvas)
+            poses = self._decode(heat, paf, dataclasses.replace(params, upsample=1.0))
+            crop_w, crop_h = (-(-c * n // p) for c, n, p in
+                              zip(base.content_size, canvas, base.input_size, strict=True))
+        self.heatmaps, self.pafs = heat[:, :crop_h, :crop_w], paf[:, :crop_h, :crop_w]
+        keypoints = _map_to_image(poses.keypoints, poses.map_size, base, self.preset.coords)
+        humans = humans_from_keypoints(keypoints, poses.scores, image_size)
+        total = (time.perf_counter() - start) * 1000
+        net, dec = self._clock.network * 1000, self._clock.decode * 1000
+        self.timings = {"preprocess": total - net - dec, "network": net, "decode": dec,
+                        "total": total}
+        return humans
 
     __call__ = inference

@@ -39,7 +39,7 @@ class TfPoseEstimator:
         trt_bool: bool = False,
     ) -> None:
         self.target_size = target_size
-        self._estimator = PoseEstimator(graph_path, target_size=target_size)
+        self._estimator = PoseEstimator(graph_path, target_size=target_size, preset="seed")
         self.heatMat: np.ndarray | None = None
         self.pafMat: np.ndarray | None = None
 
