@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -221,9 +220,6 @@ def accurate_estimator(thin_pb) -> PoseEstimator:
     return PoseEstimator("mobilenet_thin", preset="accurate", progress=False)
 
 
-@pytest.mark.skipif(not os.environ.get("PAFPOSE_SLOW_TESTS"), reason=(
-    "the accurate preset over all of coco-dev runs the network 8 times per image (~15x the "
-    "balanced cost, several minutes on 2 cores); set PAFPOSE_SLOW_TESTS=1"))
 def test_accurate_meets_its_target(accurate_estimator):
     """AP >= 0.36 on the whole development set."""
     need(COCO_JSON)
