@@ -3,11 +3,13 @@
     python benchmarks/bench_video.py speed VIDEO [--frames N] [--mode both|sequential|pipelined]
     python benchmarks/bench_video.py tracking RESULTS.jsonl [--max-lost S] [--min-oks X]
 
-`speed` runs the same work twice, frame by frame in one thread (read -> inference -> draw ->
-encode -> JSON line) and through `process_video` (the same stages pipelined in threads), with
-the same estimator and writers, alternating the two `--repeat` times; it prints the frames per
-second of each (the model load is not counted) and the ratio of medians. With `--mode
-sequential` or `--mode pipelined` it runs one of them once, for timing whole processes.
+`speed` runs the same work two ways, alternating them `--repeat` times: the plain loop a user
+writes, frame by frame in one thread (read -> inference -> draw -> encode -> JSON line) with
+the default estimator (all CPUs), and `process_video` (the same stages pipelined in threads,
+as `pafpose video` runs them: `--workers` estimators with CPUs / workers threads each), with
+the same writers; it prints the frames per second of each (model loads not counted) and the
+median of the paired ratios. `--mode sequential` or `--mode pipelined` runs one of them once,
+for timing whole processes.
 
 `tracking` re-runs the tracker on the people of a JSON-lines file written by
 `pafpose video --json-output` (the detections are kept, the ids recomputed) and prints ids
@@ -40,6 +42,7 @@ from pafpose.video import (
     frame_record,
     open_source,
     process_video,
+    threads_per_worker,
 )
 
 
@@ -68,52 +71,53 @@ def run_sequential(estimator: PoseEstimator, video: str, frames: int, out: Path)
     return done / seconds
 
 
-def run_pipelined(estimator: PoseEstimator, video: str, frames: int, out: Path,
+def run_pipelined(estimators: list[PoseEstimator], video: str, frames: int, out: Path,
                   workers: int) -> float:
     """The pipelined runner on the same work; returns frames per second."""
-    summary = process_video(open_source(video, end=frames), estimator,
+    summary = process_video(open_source(video, end=frames), estimators,
                             output=out / "pipelined.mp4", json_output=out / "pipelined.jsonl",
                             workers=workers, progress=False)
     return summary.fps
 
 
 def speed(args: argparse.Namespace) -> None:
-    if args.mode == "pipelined":  # load one model only, so whole-process timings compare
-        estimator = piped = PoseEstimator(args.model, threads=args.pipe_threads or args.threads,
-                                          progress=False)
-    else:
-        estimator = piped = PoseEstimator(args.model, threads=args.threads, progress=False)
-    if args.mode == "both" and args.pipe_threads is not None:
-        piped = PoseEstimator(args.model, threads=args.pipe_threads, progress=False)
+    def load(threads: int | None) -> PoseEstimator:
+        return PoseEstimator(args.model, threads=threads, backend=args.backend, progress=False)
+
+    pipe_threads = args.pipe_threads or threads_per_worker(args.workers)
+    sequential = load(args.threads) if args.mode != "pipelined" else None
+    piped = [load(pipe_threads) for _ in range(args.workers)] if args.mode != "sequential" else []
     cap = cv2.VideoCapture(args.video)
     ok, first = cap.read()
     cap.release()
     if not ok:
         sys.exit(f"cannot read {args.video}")
-    for _ in range(3):  # warm up: compiled decoder, session allocations
-        estimator.inference(first)
-        if piped is not estimator:
-            piped.inference(first)
+    for estimator in [sequential, *piped]:  # warm up: compiled code, allocations
+        for _ in range(2):
+            if estimator is not None:
+                estimator.inference(first)
+    backend = (sequential or piped[0]).backend
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        if args.mode == "sequential":
-            print(f"sequential: {run_sequential(estimator, args.video, args.frames, out):.3f} "
-                  "frames/s")
-            return
-        if args.mode == "pipelined":
+        if sequential is None:
             fps = run_pipelined(piped, args.video, args.frames, out, args.workers)
-            print(f"pipelined (workers={args.workers}): {fps:.3f} frames/s")
+            print(f"pipelined ({backend}, {args.workers} workers x {pipe_threads} threads): "
+                  f"{fps:.3f} frames/s")
+            return
+        if not piped:
+            fps = run_sequential(sequential, args.video, args.frames, out)
+            print(f"sequential ({backend}, {args.threads or 'all'} threads): {fps:.3f} frames/s")
             return
         seq, pipe = [], []
         for r in range(args.repeat):
-            seq.append(run_sequential(estimator, args.video, args.frames, out))
+            seq.append(run_sequential(sequential, args.video, args.frames, out))
             pipe.append(run_pipelined(piped, args.video, args.frames, out, args.workers))
             print(f"round {r + 1}: sequential {seq[-1]:.3f} frames/s, pipelined {pipe[-1]:.3f} "
                   f"frames/s, ratio {pipe[-1] / seq[-1]:.2f}", flush=True)
         ratios = [p / s for p, s in zip(pipe, seq, strict=True)]
-        print(f"{args.frames} frames of {Path(args.video).name}, model {args.model}, "
-              f"workers={args.workers}, inference threads: sequential {args.threads or 'all'}, "
-              f"pipelined {args.pipe_threads or args.threads or 'all'}, {args.repeat} rounds")
+        print(f"{args.frames} frames of {Path(args.video).name}, model {args.model}, backend "
+              f"{backend}; sequential: {args.threads or 'all'} threads; pipelined: "
+              f"{args.workers} workers x {pipe_threads} threads; {args.repeat} rounds")
         print(f"sequential: median {statistics.median(seq):.3f} frames/s")
         print(f"pipelined:  median {statistics.median(pipe):.3f} frames/s")
         print(f"ratio pipelined/sequential: median {statistics.median(ratios):.2f} "
@@ -152,11 +156,12 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=60)
     p.add_argument("--mode", choices=("both", "sequential", "pipelined"), default="both")
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=1)
     p.add_argument("--model", default="mobilenet_thin")
-    p.add_argument("--threads", type=int, help="inference threads (default: all CPUs)")
+    p.add_argument("--backend", default="auto", help="inference backend (default auto)")
+    p.add_argument("--threads", type=int, help="sequential inference threads (default: all)")
     p.add_argument("--pipe-threads", type=int,
-                   help="inference threads per pipelined worker (default: as --threads)")
+                   help="inference threads per pipelined worker (default: CPUs / workers)")
     p.set_defaults(func=speed)
     p = sub.add_parser("tracking")
     p.add_argument("results", type=Path)

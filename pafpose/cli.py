@@ -170,7 +170,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             path = fetch_source(get_spec(name))
             print(f"{name}: {path}")
         return 0
-    print(f"cache: {cache_dir()}")
+    home, cache = str(Path.home()), str(cache_dir())
+    print("cache:", "~" + cache[len(home):] if cache.startswith(home + "/") else cache)
     for spec in MODELS.values():
         state = "cached" if cached_source_path(spec).is_file() else "not cached"
         print(f"{spec.name:16s} {state:11s} {spec.description} [{spec.license}]")
@@ -203,7 +204,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     tracker = Tracker(smooth=args.smooth) if args.track or args.smooth else None
     report = sys.stderr if args.json_output == "-" else sys.stdout
     try:
-        summary = process_video(source, _estimator(args), output=args.output,
+        estimators = [_estimator(args) for _ in range(max(1, args.workers))]
+        summary = process_video(source, estimators, output=args.output,
                                 json_output=args.json_output, tracker=tracker,
                                 workers=args.workers)
     except VideoInterrupted as exc:
@@ -235,7 +237,8 @@ def cmd_webcam(args: argparse.Namespace) -> int:
     tracker = None if args.no_track else Tracker(smooth=args.smooth)
     report = sys.stderr if args.json_output == "-" else sys.stdout
     try:
-        summary = process_video(source, _estimator(args), output=args.output,
+        estimators = [_estimator(args) for _ in range(max(1, args.workers))]
+        summary = process_video(source, estimators, output=args.output,
                                 json_output=args.json_output, tracker=tracker,
                                 workers=args.workers, display=display,
                                 max_frames=args.max_frames)
@@ -421,9 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=int, default=0, metavar="FRAME", help="first frame (default 0)")
     p.add_argument("--end", type=int, metavar="FRAME", help="stop before this frame")
     p.add_argument("--fps", type=_positive, help="frame rate of a folder of images (default 10)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="frames in the network at once (default 2; each gets CPUs / workers "
-                   "inference threads unless --threads says)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="frames in the network at once, each on its own model with CPUs / "
+                   "workers inference threads unless --threads says (default 1)")
     p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("webcam", help="live pose estimation from a camera, with ids and FPS")
@@ -437,8 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", action="store_true", help="smooth keypoints (One-Euro filter)")
     p.add_argument("--no-window", action="store_true", help="never open a window (headless)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
-    p.add_argument("--workers", type=int, default=2,
-                   help="frames in the network at once (default 2)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="frames in the network at once, as for video (default 1)")
     p.set_defaults(func=cmd_webcam)
     _train_parsers(sub)
     return parser

@@ -4,10 +4,14 @@ The runner overlaps four stages in threads joined by bounded queues, in frame or
 
     source reader -> network + decode (worker threads) -> tracking (in order) -> draw + encode
 
-`estimator.inference` runs in `workers` threads at once (ONNX Runtime and the compiled decoder
-release the GIL), so the network of one frame overlaps the decoding of another, and reading and
-encoding overlap both. Files lose no frame (unless `every` asks); live sources (cameras, streams)
-keep only their newest frame, so latency stays bounded when the network is slower than the source.
+Reading and decoding the next frames, the network, and drawing + encoding the previous ones
+run at the same time (the inference engines, OpenCV and the compiled decoder release the
+GIL). With `workers` > 1, that many frames are in the network at once, each worker on its own
+estimator with a share of the CPUs: that pays when single-thread runs side by side do more
+than one run over all cores (ONNX Runtime on a busy machine), not when the engine already
+scales over the cores (see the README, "Video"). Files lose no frame (unless `every` asks);
+live sources (cameras, streams) keep only their newest frame, so latency stays bounded when the
+network is slower than the source.
 
 Outputs are written under a temporary name and renamed when the run ends, also when it ends
 early (Ctrl-C, a damaged frame): the files then hold every frame done, and are complete.
@@ -366,10 +370,32 @@ def threads_per_worker(workers: int) -> int:
     return max(1, cpus // max(1, workers))
 
 
-def _default_estimator(workers: int) -> Any:
-    from .estimator import PoseEstimator
+class _Estimators:
+    """The estimators the workers share: each call borrows a free one (a single estimator given
+    alone is lent to every worker at once, so it must be thread-safe, as PoseEstimator is)."""
 
-    return PoseEstimator(threads=threads_per_worker(workers))
+    def __init__(self, estimator: Any, workers: int) -> None:
+        if estimator is None:
+            from .estimator import PoseEstimator
+
+            found = [PoseEstimator(threads=threads_per_worker(workers)) for _ in range(workers)]
+        elif isinstance(estimator, (list, tuple)):
+            if not estimator:
+                raise VideoError("no estimator given")
+            found = list(estimator)
+        else:
+            found = [estimator] * workers
+        self.free: queue.Queue = queue.Queue()
+        for e in found:
+            self.free.put(e)
+
+    def inference(self, image: np.ndarray) -> list[Human]:
+        """Run a free estimator on the image."""
+        estimator = self.free.get()
+        try:
+            return estimator.inference(image)
+        finally:
+            self.free.put(estimator)
 
 
 def iter_poses(
@@ -377,20 +403,22 @@ def iter_poses(
     estimator: Any = None,
     *,
     tracker: Tracker | bool | None = None,
-    workers: int = 2,
+    workers: int = 1,
 ) -> Iterator[FrameResult]:
     """Yield (frame, people) for every frame of a source, in order, with the network pipelined.
 
-    `source` is a Source or anything `open_source` takes; `estimator` any object with
-    `.inference(image) -> list[Human]` (default: a `PoseEstimator` with
-    `threads_per_worker(workers)` threads); `tracker=True` (or a Tracker) gives people
+    `source` is a Source or anything `open_source` takes. `estimator` is an object with
+    `.inference(image) -> list[Human]` shared by the workers, or a list of them, one per
+    worker (default: `workers` PoseEstimators with `threads_per_worker(workers)` threads each,
+    so one estimator on all CPUs for one worker). `tracker=True` (or a Tracker) gives people
     persistent ids. Up to `workers` frames are in the network at once.
     """
     if workers < 1:
         raise VideoError(f"workers must be >= 1, got {workers}")
     src = source if isinstance(source, Source) else open_source(source)
     owned = src is not source
-    estimator = estimator if estimator is not None else _default_estimator(workers)
+    estimators = estimator if isinstance(estimator, _Estimators) else _Estimators(estimator,
+                                                                                workers)
     track = Tracker() if tracker is True else (tracker or None)
     # Frames in flight are bounded by slots; a live source is asked for its newest frame only
     # when a worker is free, so nothing stale waits in a queue.
@@ -411,7 +439,7 @@ def iter_poses(
                 frame = next(frames, None)
                 if frame is None:
                     break
-                pending.put((frame, pool.submit(estimator.inference, frame.image)))
+                pending.put((frame, pool.submit(estimators.inference, frame.image)))
         except BaseException as exc:  # handed to the consumer, raised there in frame order
             pending.put(exc)
             return
@@ -687,7 +715,7 @@ def process_video(
     output: str | Path | None = None,
     json_output: str | Path | None = None,
     tracker: Tracker | bool | None = None,
-    workers: int = 2,
+    workers: int = 1,
     display: bool = False,
     max_frames: int | None = None,
     progress: bool = True,
@@ -700,7 +728,7 @@ def process_video(
     done. `display` shows a window (q or Esc stops); `max_frames` stops after that many frames.
     """
     src = source if isinstance(source, Source) else open_source(source)
-    estimator = estimator if estimator is not None else _default_estimator(workers)
+    estimators = _Estimators(estimator, workers)
     track = Tracker() if tracker is True else (tracker or None)
     video = jsonl = None
     try:
@@ -725,7 +753,7 @@ def process_video(
     last = t0
     failure: BaseException | None = None
     try:
-        for result in iter_poses(src, estimator, tracker=track, workers=workers):
+        for result in iter_poses(src, estimators, tracker=track, workers=workers):
             now = time.perf_counter()
             rate = 1.0 / max(now - last, 1e-6)
             fps = rate if fps is None else 0.9 * fps + 0.1 * rate
