@@ -5,16 +5,19 @@ How a frame is matched to the tracks:
 * Each track remembers where each of its keypoints was last seen (parts missing from a match
   move along with the body) and a velocity (the median displacement of its parts between
   matches, per second, averaged). Its keypoints are predicted to the new frame's time by it.
-* Similarity is the Object Keypoint Similarity (COCO's OKS, its per-part sigmas; the neck,
-  absent from COCO, takes the shoulders' sigma) between a detection and a track's predicted
-  keypoints, over the parts both have, with the track's keypoint box area as the scale. Fewer
-  than ``min_common`` shared parts count as missing ones, so two parts cannot make a match alone.
+* Similarity is the Object Keypoint Similarity (COCO's OKS, its per-part sigmas times
+  ``tolerance``; the neck, absent from COCO, takes the shoulders' sigma) between a detection and
+  a track's predicted keypoints, over the parts both have, with the track's keypoint box area as
+  the scale. Fewer than ``min_common`` shared parts count as missing ones, so two parts cannot
+  make a match alone.
 * The assignment maximising the total similarity is found with the Hungarian method (the
   optimal one, not greedy: greedy matching gives a crossing pair to whichever pair scores highest
   first, and then the other one often has no good partner left); pairs below ``min_oks`` are
-  not matched.
+  not matched. A small exact solver lives here, so SciPy is not needed.
 * Rules: an unmatched detection with at least ``min_parts`` parts starts a new track (a new id);
-  a track unmatched for more than ``max_lost`` seconds is forgotten; ids are never reused.
+  a track unmatched for more than ``max_lost`` seconds is forgotten; ids are never reused. A
+  split-off piece of a person (a detection inside another one's box, made of parts that one
+  lacks: the decoder sometimes returns an arm and an ear alone) gets no id and matches nothing.
 """
 
 from __future__ import annotations

@@ -752,8 +752,9 @@ def process_video(
     fps = None
     last = t0
     failure: BaseException | None = None
+    results = iter_poses(src, estimators, tracker=track, workers=workers)
     try:
-        for result in iter_poses(src, estimators, tracker=track, workers=workers):
+        for result in results:
             now = time.perf_counter()
             rate = 1.0 / max(now - last, 1e-6)
             fps = rate if fps is None else 0.9 * fps + 0.1 * rate
@@ -775,6 +776,7 @@ def process_video(
     except BaseException as exc:
         failure = exc
     finally:
+        results.close()  # stops the reader and the workers before the source is released
         bar.close()
         summary.seconds = time.perf_counter() - t0
         src.close()

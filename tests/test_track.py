@@ -143,6 +143,24 @@ def test_new_tracks_need_enough_parts_and_time_moves_forward():
         tracker.update([], 0.05)
 
 
+def test_split_off_arm_gets_no_id_and_does_not_steal_the_track():
+    """The decoder sometimes returns a person without the right arm plus the arm and ear alone
+    (measured on vtest.avi); the piece must neither start a track nor take the person's."""
+    arm = [2, 3, 4, 16]
+    body = [i for i in range(18) if i not in arm]
+    tracker = Tracker()
+    (first,) = tracker.update([person(300, 300)], 0.0)
+    piece = person(302, 300, parts=arm)
+    piece.keypoints[[3, 4], 0] = 294.0  # the arm hangs by the body, inside its box
+    people = tracker.update([piece, person(302, 300, parts=body)], 0.1)
+    assert [p.id for p in people] == [None, first.id]
+    # a second person standing close behind shares part types: a person, not a piece
+    behind = person(310, 290, parts=[0, 1, 2, 5, 8, 11])
+    people = tracker.update([person(304, 300), behind], 0.2)
+    assert people[0].id == first.id and people[1].id not in (None, first.id)
+    assert tracker.ids_created == 2
+
+
 def test_far_detection_is_a_new_person_not_a_jump():
     tracker = Tracker()
     tracker.update([person(100, 100)], 0.0)
