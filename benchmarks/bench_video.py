@@ -46,14 +46,15 @@ from pafpose.video import (
 )
 
 
-def run_sequential(estimator: PoseEstimator, video: str, frames: int, out: Path) -> float:
-    """The plain loop; returns frames per second."""
+def run_sequential(estimator: PoseEstimator, video: str, frames: int,
+                   out: Path) -> tuple[float, float]:
+    """The plain loop; returns frames per second and CPU milliseconds per frame (all threads)."""
     cap = cv2.VideoCapture(video)
     fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     writer = VideoWriter(out / "sequential.mp4", fps, size)
     lines = JsonLinesWriter(out / "sequential.jsonl")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     done = 0
     for index in range(frames):
         ok, image = cap.read()
@@ -64,20 +65,21 @@ def run_sequential(estimator: PoseEstimator, video: str, frames: int, out: Path)
         writer.write(annotate(image, result.people))
         lines.write(frame_record(result))
         done += 1
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     writer.close()
     lines.close()
     cap.release()
-    return done / seconds
+    return done / seconds, 1000 * cpu / max(1, done)
 
 
 def run_pipelined(estimators: list[PoseEstimator], video: str, frames: int, out: Path,
-                  workers: int) -> float:
-    """The pipelined runner on the same work; returns frames per second."""
+                  workers: int) -> tuple[float, float]:
+    """The pipelined runner on the same work; returns frames per second and CPU ms per frame."""
+    c0 = time.process_time()
     summary = process_video(open_source(video, end=frames), estimators,
                             output=out / "pipelined.mp4", json_output=out / "pipelined.jsonl",
                             workers=workers, progress=False)
-    return summary.fps
+    return summary.fps, 1000 * (time.process_time() - c0) / max(1, summary.frames)
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -100,18 +102,22 @@ def speed(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         if sequential is None:
-            fps = run_pipelined(piped, args.video, args.frames, out, args.workers)
+            fps, _ = run_pipelined(piped, args.video, args.frames, out, args.workers)
             print(f"pipelined ({backend}, {args.workers} workers x {pipe_threads} threads): "
                   f"{fps:.3f} frames/s")
             return
         if not piped:
-            fps = run_sequential(sequential, args.video, args.frames, out)
+            fps, _ = run_sequential(sequential, args.video, args.frames, out)
             print(f"sequential ({backend}, {args.threads or 'all'} threads): {fps:.3f} frames/s")
             return
-        seq, pipe = [], []
+        seq, pipe, seq_cpu, pipe_cpu = [], [], [], []
         for r in range(args.repeat):
-            seq.append(run_sequential(sequential, args.video, args.frames, out))
-            pipe.append(run_pipelined(piped, args.video, args.frames, out, args.workers))
+            fps, cpu = run_sequential(sequential, args.video, args.frames, out)
+            seq.append(fps)
+            seq_cpu.append(cpu)
+            fps, cpu = run_pipelined(piped, args.video, args.frames, out, args.workers)
+            pipe.append(fps)
+            pipe_cpu.append(cpu)
             print(f"round {r + 1}: sequential {seq[-1]:.3f} frames/s, pipelined {pipe[-1]:.3f} "
                   f"frames/s, ratio {pipe[-1] / seq[-1]:.2f}", flush=True)
         ratios = [p / s for p, s in zip(pipe, seq, strict=True)]
@@ -122,6 +128,14 @@ def speed(args: argparse.Namespace) -> None:
         print(f"pipelined:  median {statistics.median(pipe):.3f} frames/s")
         print(f"ratio pipelined/sequential: median {statistics.median(ratios):.2f} "
               f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+        # Overlapping stages cannot make a frame cost less CPU: with every CPU busy all the
+        # time, a run reaches at most CPUs / (CPU seconds per frame) frames per second.
+        cpus = threads_per_worker(1)
+        work = statistics.median(seq_cpu)
+        ceiling = cpus * 1000 / work
+        print(f"CPU time per frame: sequential {work:.1f} ms, pipelined "
+              f"{statistics.median(pipe_cpu):.1f} ms; with {cpus} CPUs all busy the ceiling is "
+              f"{ceiling:.3f} frames/s = {ceiling / statistics.median(seq):.2f}x sequential")
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -182,7 +182,10 @@ class OpenVinoRuntime:
         core = ov.Core()
         model = core.read_model(str(onnx_path))
         self.nhwc: bool = model.inputs[0].get_partial_shape()[-1] == 3
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads}
+        # No thread pinning: with pinning, two models of fewer threads than CPUs (the video
+        # runner's --workers) would both pin to the first cores and share them.
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
+                  "ENABLE_CPU_PINNING": False}
         self.compiled = core.compile_model(model, "CPU", config)
         self._local = threading.local()
 
