@@ -197,6 +197,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     """Estimate poses over a video, a folder of images or a stream; write a video / JSON lines."""
     from .track import Tracker
     from .video import VideoInterrupted, open_source, process_video, threads_per_worker
+    from .window import open_window
 
     source = open_source(args.input, start=args.start, end=args.end, every=args.every,
                          fps=args.fps, max_pixels=args.max_pixels)
@@ -205,9 +206,13 @@ def cmd_video(args: argparse.Namespace) -> int:
     report = sys.stderr if args.json_output == "-" else sys.stdout
     try:
         estimators = [_estimator(args) for _ in range(max(1, args.workers))]
+        window = open_window() if args.show else None
+        if args.show and window is None:
+            print("pafpose: no window can be opened here (no display); going on without",
+                  file=sys.stderr)
         summary = process_video(source, estimators, output=args.output,
                                 json_output=args.json_output, tracker=tracker,
-                                workers=args.workers)
+                                workers=args.workers, display=window or False)
     except VideoInterrupted as exc:
         print(f"pafpose: interrupted; {exc.summary.describe()}", file=sys.stderr)
         return 130
@@ -220,27 +225,22 @@ def cmd_video(args: argparse.Namespace) -> int:
 def cmd_webcam(args: argparse.Namespace) -> int:
     """Live pose estimation from a camera: a window when a display exists, else headless."""
     from .track import Tracker
-    from .video import (
-        VideoInterrupted,
-        has_display,
-        open_source,
-        process_video,
-        threads_per_worker,
-    )
+    from .video import VideoInterrupted, open_source, process_video, threads_per_worker
+    from .window import open_window
 
     source = open_source(args.camera, live=True, max_pixels=args.max_pixels)
     args.threads = args.threads or threads_per_worker(args.workers)
-    display = not args.no_window and has_display()
-    if not display and not args.no_window:
-        print("pafpose: no display (this OpenCV has no GUI support, or no DISPLAY is set); "
-              "running headless, Ctrl-C stops", file=sys.stderr)
     tracker = None if args.no_track else Tracker(smooth=args.smooth)
     report = sys.stderr if args.json_output == "-" else sys.stdout
+    estimators = [_estimator(args) for _ in range(max(1, args.workers))]
+    window = None if args.no_window else open_window()
+    if window is None and not args.no_window:
+        print("pafpose: no window can be opened here (no display); running headless, "
+              "Ctrl-C stops", file=sys.stderr)
     try:
-        estimators = [_estimator(args) for _ in range(max(1, args.workers))]
         summary = process_video(source, estimators, output=args.output,
                                 json_output=args.json_output, tracker=tracker,
-                                workers=args.workers, display=display,
+                                workers=args.workers, display=window or False,
                                 max_frames=args.max_frames)
     except VideoInterrupted as exc:
         summary = exc.summary
@@ -427,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="frames in the network at once, each on its own model with CPUs / "
                    "workers inference threads unless --threads says (default 1)")
+    p.add_argument("--show", action="store_true",
+                   help="also show the frames in a window while running (q or Esc stops)")
     p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("webcam", help="live pose estimation from a camera, with ids and FPS")

@@ -41,6 +41,7 @@ from .draw import draw_humans
 from .human import Human
 from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, check_pixels, read_image
 from .track import Person, Tracker
+from .window import Window, open_window
 
 #: Frame rate assumed when a source does not tell its own (image folders, some streams).
 DEFAULT_FPS = 10.0
@@ -650,20 +651,6 @@ class VideoSummary:
         return ", ".join(parts)
 
 
-def has_display() -> bool:
-    """Whether cv2.imshow can open a window here (a GUI build of OpenCV and a display)."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        return False
-    try:
-        cv2.namedWindow("pafpose")
-        cv2.destroyWindow("pafpose")
-    except cv2.error:
-        return False
-    return True
-
-
 class _Encoder:
     """The encoding stage: draws and writes results in a thread, behind a bounded queue."""
 
@@ -716,7 +703,7 @@ def process_video(
     json_output: str | Path | None = None,
     tracker: Tracker | bool | None = None,
     workers: int = 1,
-    display: bool = False,
+    display: bool | Window = False,
     max_frames: int | None = None,
     progress: bool = True,
     on_frame: Callable[[FrameResult], None] | None = None,
@@ -725,9 +712,15 @@ def process_video(
 
     Outputs go to temporary names and are renamed at the end, also after Ctrl-C
     (:class:`VideoInterrupted`) or a bad frame (:class:`VideoError`): they then hold the frames
-    done. `display` shows a window (q or Esc stops); `max_frames` stops after that many frames.
+    done. `display` (True or a :class:`~pafpose.window.Window`) shows the frames with skeletons,
+    ids and FPS (q or Esc stops); `max_frames` stops after that many frames.
     """
     src = source if isinstance(source, Source) else open_source(source)
+    window = open_window() if display is True else (display or None)
+    if display is True and window is None:
+        src.close()
+        raise VideoError("no window can be opened here (no display, or neither a GUI build of "
+                         "OpenCV nor tkinter)")
     estimators = _Estimators(estimator, workers)
     track = Tracker() if tracker is True else (tracker or None)
     video = jsonl = None
@@ -760,12 +753,9 @@ def process_video(
             fps = rate if fps is None else 0.9 * fps + 0.1 * rate
             last = now
             drawn = None
-            if display:
+            if window is not None:
                 drawn = annotate(result.frame.image, result.people, fps)
-                cv2.imshow("pafpose", drawn)
-                key = cv2.waitKey(1) & 0xFF
-                closed = cv2.getWindowProperty("pafpose", cv2.WND_PROP_VISIBLE) < 1
-                summary.stopped = key in (ord("q"), 27) or closed
+                summary.stopped = not window.show(drawn)
             encoder.put(result, drawn)
             summary.frames += 1
             bar.update()
@@ -780,9 +770,8 @@ def process_video(
         bar.close()
         summary.seconds = time.perf_counter() - t0
         src.close()
-        if display:
-            with contextlib.suppress(cv2.error):
-                cv2.destroyWindow("pafpose")
+        if window is not None:
+            window.close()
         summary.dropped = src.dropped
         summary.warning = src.warning
         summary.ids = track.ids_created if track is not None else 0

@@ -1,0 +1,128 @@
+"""A window for live results: OpenCV's own when it has GUI support, else a Tk window.
+
+The default install carries OpenCV's headless build (no GUI), so on a desktop the window comes
+from Tk (Python's standard tkinter) unless a GUI build of OpenCV is installed. Both close on
+q, Esc or the window's close button.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+TITLE = "pafpose"
+_QUIT_KEYS = (ord("q"), 27)  # q, Esc
+
+
+class Window(Protocol):
+    """What the video runner needs of a window."""
+
+    backend: str
+
+    def show(self, image: np.ndarray) -> bool:
+        """Show a BGR image; False once the user asked to quit (q, Esc, window closed)."""
+        ...
+
+    def close(self) -> None:
+        """Close the window (safe to call twice)."""
+        ...
+
+
+def _display_set() -> bool:
+    """Whether a display server is named (on Linux and other X11/Wayland systems)."""
+    if sys.platform.startswith(("linux", "freebsd", "openbsd")):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+class OpenCVWindow:
+    """A cv2.imshow window (needs a GUI build of OpenCV)."""
+
+    backend = "opencv"
+
+    def __init__(self, title: str = TITLE) -> None:
+        self.title = title
+        # No Qt toolbar: the window is the image. cv2.error here without GUI support.
+        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+        self._open = True
+
+    def show(self, image: np.ndarray) -> bool:
+        """Show a BGR image; False once the user asked to quit (q, Esc, window closed)."""
+        cv2.imshow(self.title, image)
+        key = cv2.waitKey(1) & 0xFF
+        closed = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        return key not in _QUIT_KEYS and not closed
+
+    def close(self) -> None:
+        """Close the window (safe to call twice)."""
+        if self._open:
+            self._open = False
+            with contextlib.suppress(cv2.error):
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)
+
+
+class TkWindow:
+    """A Tk window showing frames as PPM images (tkinter from the standard library)."""
+
+    backend = "tk"
+
+    def __init__(self, title: str = TITLE) -> None:
+        import tkinter
+
+        self._tk = tkinter
+        self.root = tkinter.Tk()  # tkinter.TclError when no display can be opened
+        self.root.title(title)
+        self.label = tkinter.Label(self.root, borderwidth=0)
+        self.label.pack()
+        self.photo: tkinter.PhotoImage | None = None
+        self.quit = False
+        self.root.protocol("WM_DELETE_WINDOW", self._on_quit)
+        self.root.bind("<KeyPress-q>", self._on_quit)
+        self.root.bind("<Escape>", self._on_quit)
+        self.root.update()
+
+    def _on_quit(self, _event: object = None) -> None:
+        self.quit = True
+
+    def show(self, image: np.ndarray) -> bool:
+        """Show a BGR image; False once the user asked to quit (q, Esc, window closed)."""
+        if self.quit:
+            return False
+        h, w = image.shape[:2]
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else np.dstack([image] * 3)
+        ppm = b"P6 %d %d 255\n" % (w, h) + np.ascontiguousarray(rgb, np.uint8).tobytes()
+        photo = self._tk.PhotoImage(data=ppm, format="PPM")
+        self.label.configure(image=photo)
+        self.photo = photo  # keep a reference, or Tk shows nothing
+        try:
+            self.root.update()
+        except self._tk.TclError:  # the window was destroyed under us
+            self.quit = True
+        return not self.quit
+
+    def close(self) -> None:
+        """Close the window (safe to call twice)."""
+        if self.root is not None:
+            with contextlib.suppress(self._tk.TclError):
+                self.root.destroy()
+            self.root = None
+
+
+def open_window(title: str = TITLE) -> Window | None:
+    """A window on this display: OpenCV's if it has GUI support, else Tk's; None if neither."""
+    if not _display_set():
+        return None
+    try:
+        return OpenCVWindow(title)
+    except cv2.error:
+        pass
+    try:
+        return TkWindow(title)
+    except Exception:  # no tkinter, or Tk cannot reach the display
+        return None
