@@ -84,7 +84,8 @@ def run_pipelined(estimators: list[PoseEstimator], video: str, frames: int, out:
 
 def speed(args: argparse.Namespace) -> None:
     def load(threads: int | None) -> PoseEstimator:
-        return PoseEstimator(args.model, threads=threads, backend=args.backend, progress=False)
+        return PoseEstimator(args.model, threads=threads, backend=args.backend,
+                             preset=args.preset, progress=False)
 
     pipe_threads = args.pipe_threads or threads_per_worker(args.workers)
     sequential = load(args.threads) if args.mode != "pipelined" else None
@@ -173,6 +174,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--model", default="mobilenet_thin")
     p.add_argument("--backend", default="auto", help="inference backend (default auto)")
+    p.add_argument("--preset", default="balanced", help="estimator preset (default balanced)")
     p.add_argument("--threads", type=int, help="sequential inference threads (default: all)")
     p.add_argument("--pipe-threads", type=int,
                    help="inference threads per pipelined worker (default: CPUs / workers)")
