@@ -132,7 +132,11 @@ def prepare(
 def to_image_coords(
     keypoints: np.ndarray, map_size: tuple[int, int], view: View, coords: str = "center"
 ) -> np.ndarray:
-    """Map (N, 18, 3) keypoints in map pixels (map_size covers the padded input) to the image."""
+    """Map (N, 18, 3) keypoints in map pixels (map_size covers the padded input) to the image.
+
+    With "center" coordinates, parts are kept inside the image (a peak in a map cell that
+    straddles the image's edge and the padding would otherwise land a few pixels outside).
+    """
     if coords not in COORDS:
         raise ValueError(f"coords must be one of {COORDS}, got {coords!r}")
     kp = np.array(keypoints, dtype=np.float32, copy=True)
@@ -147,6 +151,7 @@ def to_image_coords(
             pos = kp[:, :, axis] * (step * scale)
         else:
             pos = (kp[:, :, axis] + 0.5) * (step * scale) - 0.5
+            pos = np.clip(pos, 0, view.image_size[axis] - 1)
         kp[:, :, axis] = np.where(found, pos, 0)
     return kp
 
