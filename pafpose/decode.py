@@ -42,6 +42,7 @@ from pafpose.skeleton import (
     NUM_LIMBS_STARTING_PERSON,
     NUM_PAFS,
     NUM_PARTS,
+    PARTS,
 )
 
 try:  # numba is optional: without it the same loops run as plain (slow) Python.
@@ -109,6 +110,12 @@ class DecodeParams:
     #: The compiled seed never merges: its ``membership`` flag is uninitialised and optimising
     #: compilers fold the merge branch away, so False is the seed's behaviour.
     merge_disjoint: bool = False
+    #: Join a person without a neck (in small people: a shoulder, its arm and the ear) to the
+    #: person whose neck lies within this many cells of the given maps of its shoulder and who
+    #: has none of its parts. There the shoulder's peak sits on the neck's, a limb too short
+    #: for the PAF to give a direction, so the seed's grouping leaves the arm as a "person" of
+    #: its own. 0 = never (the seed).
+    attach_cells: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate the settings."""
@@ -126,6 +133,8 @@ class DecodeParams:
             raise ValueError(f"nms_window must be a positive odd number, got {self.nms_window}")
         if self.paf_samples < 1:
             raise ValueError(f"paf_samples must be >= 1, got {self.paf_samples}")
+        if not (math.isfinite(self.attach_cells) and self.attach_cells >= 0):
+            raise ValueError(f"attach_cells must be >= 0, got {self.attach_cells!r}")
         for name in ("heat_threshold", "paf_threshold", "limb_length_ratio", "min_score"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite")
@@ -780,6 +789,37 @@ def _as_maps(a: np.ndarray, name: str, channels: tuple[int, ...]) -> np.ndarray:
     return arr
 
 
+_NECK, _SHOULDERS = PARTS.index("Neck"), (PARTS.index("RShoulder"), PARTS.index("LShoulder"))
+
+
+def attach_pieces(
+    keypoints: np.ndarray, scores: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Join each neck-less person to the person whose neck is within `radius` (map pixels) of
+    its shoulder and who has none of its parts; the joined score is the part-weighted mean."""
+    kp, sc = keypoints.copy(), scores.copy()
+    alive = np.ones(len(sc), dtype=bool)
+    for piece in range(len(sc)):
+        has = kp[piece, :, 2] > 0
+        if kp[piece, _NECK, 2] > 0:
+            continue
+        best, best_d = -1, radius
+        for host in np.flatnonzero(alive):
+            if host == piece or kp[host, _NECK, 2] <= 0 or (kp[host, has, 2] > 0).any():
+                continue
+            for shoulder in _SHOULDERS:
+                if has[shoulder]:
+                    d = float(np.hypot(*(kp[host, _NECK, :2] - kp[piece, shoulder, :2])))
+                    if d <= best_d:
+                        best, best_d = host, d
+        if best >= 0:
+            n_host, n_piece = int((kp[best, :, 2] > 0).sum()), int(has.sum())
+            sc[best] = (sc[best] * n_host + sc[piece] * n_piece) / (n_host + n_piece)
+            kp[best, has] = kp[piece, has]
+            alive[piece] = False
+    return kp[alive], sc[alive]
+
+
 class Decoder:
     """A decoder bound to one DecodeParams; caches per-map-size operators; thread-safe."""
 
@@ -889,6 +929,9 @@ class Decoder:
         present = cids >= 0
         idx = cids[present]
         keypoints[present] = np.stack([peaks.xs[idx], peaks.ys[idx], peaks.scores[idx]], axis=-1)
+        if p.attach_cells > 0 and len(scores) > 1:
+            radius = p.attach_cells * map_w / heat.shape[2]
+            keypoints, scores = attach_pieces(keypoints, scores, radius)
         return Poses(keypoints=keypoints, scores=scores, map_size=(map_w, map_h))
 
     decode = __call__

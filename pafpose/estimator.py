@@ -157,7 +157,9 @@ class PoseEstimator:
                     for v in views]
             canvas = canvas_size(base, params.upsample, STRIDE)
             heat, paf = fuse(maps, views, base, canvas)
-            poses = self._decode(heat, paf, dataclasses.replace(params, upsample=1.0))
+            # The canvas is already upsampled: a network cell spans `upsample` canvas pixels.
+            poses = self._decode(heat, paf, dataclasses.replace(
+                params, upsample=1.0, attach_cells=params.attach_cells * params.upsample))
             crop_w, crop_h = (-(-c * n // p) for c, n, p in
                               zip(base.content_size, canvas, base.input_size, strict=True))
         self.heatmaps, self.pafs = heat[:, :crop_h, :crop_w], paf[:, :crop_h, :crop_w]

@@ -52,8 +52,10 @@ class Preset:
 
 
 #: Decoding after the seed's grouping rules: cubic upsampling to stride 4 (OpenPose upsamples
-#: with cubic interpolation), no extra smoothing, and a quadratic sub-pixel peak fit.
-_REFINED = DecodeParams(upsample=2.0, upsample_method="cubic", smooth="none", refine=True)
+#: with cubic interpolation), no extra smoothing, a quadratic sub-pixel peak fit, and a
+#: small person's arm joined back to its body (`DecodeParams.attach_cells`).
+_REFINED = DecodeParams(upsample=2.0, upsample_method="cubic", smooth="none", refine=True,
+                        attach_cells=1.0)
 #: OpenPose's network height and its evaluation scales (0.5, 1, 1.5, 2 of 368 px).
 NET_HEIGHT = 368
 OPENPOSE_SCALES: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)

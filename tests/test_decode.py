@@ -424,3 +424,43 @@ def test_real_reference_maps_match_the_seed():
         [95, 44], [89, 82], [62, 68], [134, 94], [86, 36], [105, 36], [74, 41], [116, 44]
     ]
     assert poses.scores[0] == np.float32(1.2870922)
+
+
+def _piece_scene() -> tuple[np.ndarray, np.ndarray]:
+    """People in map pixels: 0 has a neck but no left arm; 1 is a left arm + ear whose
+    shoulder sits 0.5 px from 0's neck; 2 is a far person with a neck; 3 is a right arm."""
+    kp = np.zeros((4, NUM_PARTS, 3), np.float32)
+    kp[0, [0, 1, 2, 3, 4, 8, 11], :] = [[10, 5, .9], [10, 10, .8], [6, 10, .7], [5, 15, .6],
+                                        [5, 20, .5], [8, 25, .9], [12, 25, .9]]
+    kp[1, [5, 6, 7, 17], :] = [[10.5, 10, .6], [14, 15, .6], [15, 20, .5], [12, 5, .4]]
+    kp[2, [0, 1, 8], :] = [[40, 5, .9], [40, 10, .9], [40, 25, .9]]
+    kp[3, [2, 3, 4, 16], :] = [[45, 10, .5], [46, 15, .5], [46, 20, .5], [41, 5, .5]]
+    return kp, np.array([1.0, 0.5, 0.9, 0.4], np.float32)
+
+
+def test_attach_pieces_joins_an_arm_to_the_neck_it_sits_on():
+    from pafpose.decode import attach_pieces
+
+    kp, scores = _piece_scene()
+    out, out_scores = attach_pieces(kp, scores, radius=2.0)
+    # the left arm joins person 0; the right arm is 5 px from person 2's neck: too far
+    assert len(out) == 3
+    np.testing.assert_array_equal(out[0, [5, 6, 7, 17]], kp[1, [5, 6, 7, 17]])
+    np.testing.assert_array_equal(out[0, [0, 1, 2, 3, 4, 8, 11]], kp[0, [0, 1, 2, 3, 4, 8, 11]])
+    assert out_scores[0] == pytest.approx((1.0 * 7 + 0.5 * 4) / 11)
+    np.testing.assert_array_equal(out[1:], kp[2:])
+    # with a radius of 6 px the right arm joins person 2, which lacks its parts
+    out, _ = attach_pieces(kp, scores, radius=6.0)
+    assert len(out) == 2 and (out[1, [2, 3, 4, 16], 2] > 0).all()
+    # an arm never joins a person who already has one of its parts
+    kp[0, 5] = [7, 10, .5]
+    out, _ = attach_pieces(kp, scores, radius=2.0)
+    assert len(out) == 4
+
+
+def test_attach_cells_off_in_the_seed_and_validated():
+    assert DecodeParams().attach_cells == 0.0
+    with pytest.raises(ValueError, match="attach_cells"):
+        DecodeParams(attach_cells=-1.0)
+    with pytest.raises(ValueError, match="attach_cells"):
+        DecodeParams(attach_cells=float("nan"))

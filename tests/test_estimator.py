@@ -113,3 +113,44 @@ def test_parts_stay_inside_the_image(estimator):
             near_edge += int((xy[:, 0] > w - 8).sum())
     cap.release()
     assert near_edge > 0  # the stretch does have parts at the right edge
+
+
+def _pieces(humans: list, cell: float) -> int:
+    """Neck-less people whose shoulder is within `cell` image pixels of the neck of a person
+    who has none of their parts (what the decoder's attach step joins)."""
+    count = 0
+    for piece in humans:
+        has = piece.conf > 0
+        if piece.conf[1] > 0:
+            continue
+        count += any(
+            host.conf[1] > 0 and not (host.conf[has] > 0).any()
+            and np.hypot(*(host.xy[1] - piece.xy[s])) <= cell
+            for host in humans for s in (2, 5) if has[s])
+    return count
+
+
+def test_small_people_keep_their_arms(estimator):
+    """vtest.avi: people ~100 px tall, whose shoulder peaks sit on the neck. Without the
+    attach step their arm + ear come out as extra 4-part "people"; with it they are joined to
+    their bodies and no part is lost."""
+    import dataclasses
+
+    import cv2
+
+    video = need(MEDIA / "vtest.avi")
+    plain = PoseEstimator("mobilenet_thin", progress=False, decode_params=dataclasses.replace(
+        estimator.decode_params, attach_cells=0.0))
+    cap = cv2.VideoCapture(str(video))
+    cell = 8 * 576 / 368  # one network cell in image pixels (the default height is 368)
+    before = after = parts_before = parts_after = 0
+    for _ in range(30):
+        ok, image = cap.read()
+        assert ok
+        a, b = plain.inference(image), estimator.inference(image)
+        before, after = before + _pieces(a, cell), after + _pieces(b, cell)
+        parts_before += sum(h.num_parts for h in a)
+        parts_after += sum(h.num_parts for h in b)
+    cap.release()
+    assert before >= 5 and after == 0
+    assert parts_after == parts_before
