@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 from typing import Protocol
 
@@ -33,10 +34,37 @@ class Window(Protocol):
         ...
 
 
+def x_display_reachable(display: str, timeout: float = 1.0) -> bool:
+    """Whether an X server answers at `display` ("[host]:N[.S]"): its socket accepts a
+    connection. (A GUI build of OpenCV aborts the whole process when it cannot reach one.)"""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        if sys.platform.startswith("linux"):  # the abstract socket, then the file
+            paths = [f"\0/tmp/.X11-unix/X{number}", f"/tmp/.X11-unix/X{number}"]
+        else:
+            paths = [f"/tmp/.X11-unix/X{number}"]
+        for path in paths:
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(timeout)
+                sock.connect(path)
+                return True
+        return False
+    with contextlib.suppress(OSError), socket.create_connection(
+            (host, 6000 + int(number)), timeout=timeout):
+        return True
+    return False
+
+
 def _display_set() -> bool:
-    """Whether a display server is named (on Linux and other X11/Wayland systems)."""
+    """Whether a display server is there (on Linux and other X11/Wayland systems)."""
     if sys.platform.startswith(("linux", "freebsd", "openbsd")):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if os.environ.get("WAYLAND_DISPLAY"):
+            return True
+        display = os.environ.get("DISPLAY")
+        return bool(display) and x_display_reachable(display)
     return True
 
 

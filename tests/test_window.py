@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pafpose.window import open_window
+from pafpose.window import open_window, x_display_reachable
 
 from .conftest import MEDIA, need
 
@@ -108,6 +108,25 @@ def run_with_window(display: str, screen: Path, args: list[str], lines: Path,
     finally:
         proc.kill()
     return geometry, shot, subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def test_display_named_but_not_there_means_no_window(monkeypatch):
+    """DISPLAY left over from a closed session: no window, and no abort (a GUI build of
+    OpenCV aborts the process when its X server is missing)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("X11 displays checked on Linux")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    number = next(n for n in range(900, 1000) if not Path(f"/tmp/.X11-unix/X{n}").exists()
+                  and not x_display_reachable(f":{n}"))
+    monkeypatch.setenv("DISPLAY", f":{number}")
+    assert open_window() is None
+    assert not x_display_reachable("nonsense")
+
+
+def test_running_x_server_is_reachable(xserver):
+    display, _ = xserver
+    assert x_display_reachable(display)
+    assert x_display_reachable(display + ".0")
 
 
 @pytest.mark.parametrize("key", ["q", "Escape"])
