@@ -356,7 +356,10 @@ def _train_parsers(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(prog="pafpose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="pafpose",
+        description="Multi-person 2D pose estimation (heatmaps + Part Affinity Fields) on a "
+        "plain CPU. `pafpose COMMAND --help` lists a command's options.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="estimate poses on images")
