@@ -302,3 +302,41 @@ def test_cli_webcam_headless_with_a_video_as_camera(tmp_path):
     decoded, declared, fps = count_frames(out)
     assert fps == 10.0 and decoded == declared
     assert abs(decoded - (times[-1] * 10 + 1)) <= 2
+
+
+@pytest.fixture
+def media_server():
+    """A real HTTP server on loopback serving the shared media folder; yields its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    need(MEDIA)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(MEDIA))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cli_video_from_a_stream_url(media_server, tmp_path):
+    need(MEDIA / "vtest.avi")
+    out, lines = tmp_path / "url.mp4", tmp_path / "url.jsonl"
+    res = run("video", f"{media_server}/vtest.avi", "--end", "12", "--output", out,
+              "--json-output", lines, "--track")
+    assert res.returncode == 0, res.stderr
+    assert f"{media_server}/vtest.avi: 12 frames in" in res.stdout
+    records = read_lines(lines)
+    assert [r["frame"] for r in records] == list(range(12))
+    assert records[0]["size"] == [768, 576] and records[0]["people"]
+    assert count_frames(out) == (12, 12, 10.0)
+    res = run("video", f"{media_server}/missing.avi", "--json-output", tmp_path / "no.jsonl")
+    assert res.returncode == 2
+    assert res.stderr.strip() == (f"pafpose: error: {media_server}/missing.avi: cannot open "
+                                  "(not a video or stream OpenCV can read)")
+    assert not (tmp_path / "no.jsonl").exists()
