@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,3 +157,18 @@ def test_index_urls_follow_environment(monkeypatch):
 def test_cache_dir_override(monkeypatch, tmp_path):
     monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path / "x"))
     assert fetch.cache_dir() == Path(tmp_path / "x")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_path_results_have_the_umask_permissions(tmp_path, umask):
+    """Outputs are as readable as a plain open() would make them (mkstemp's are 0600)."""
+    from pafpose.models.fetch import atomic_path
+
+    old = os.umask(umask)
+    try:
+        with atomic_path(tmp_path / "out.json") as tmp:
+            tmp.write_text("{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
