@@ -113,7 +113,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for folder in (args.image_output, args.show_maps):
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-    results, failed = [], 0
+    results, failed, interrupted = [], 0, False
     bar = tqdm(total=len(paths), unit="img", disable=len(paths) < 2, file=sys.stderr)
     try:
         for result in predict_files(estimator, paths, args.image_output, args.show_maps):
@@ -127,12 +127,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         tqdm.write(f"pafpose: interrupted after {len(results)} of {len(paths)} images",
                    file=sys.stderr)
-        failed += 1
+        interrupted = True
     finally:
         bar.close()
         if args.json_output is not None:
             write_json(results_document(results, args.format), args.json_output, sys.stdout)
-    return 1 if failed else 0
+    return 130 if interrupted else 1 if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

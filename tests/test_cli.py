@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -126,3 +127,37 @@ def test_models_lists_cache_state():
     res = run("models")
     assert res.returncode == 0
     assert "mobilenet_thin" in res.stdout and "cached" in res.stdout
+
+
+def test_predict_interrupted_keeps_the_images_done(tmp_path):
+    """Ctrl-C during a folder: exit 130, and the JSON file holds every image finished."""
+    import signal
+    import time
+
+    from .conftest import COCO_DEV
+
+    images = need(COCO_DEV / "images")
+    drawn, out = tmp_path / "drawn", tmp_path / "poses.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pafpose", "predict", str(images), "--preset", "accurate",
+         "--image-output", str(drawn), "--json-output", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(list(drawn.glob("*.png"))) < 2:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    done = json.loads(out.read_text())
+    total = len(list(images.iterdir()))
+    assert f"pafpose: interrupted after {len(done)} of {total} images" in stderr
+    assert 2 <= len(done) < total
+    # every image listed was drawn (one more may have been drawn as Ctrl-C arrived)
+    listed, pictures = {Path(d["image"]).stem for d in done}, {p.stem for p in drawn.glob("*.png")}
+    assert listed <= pictures and len(pictures - listed) <= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn", "poses.json"]
