@@ -96,7 +96,8 @@ class OpenCVWindow:
 
 
 class TkWindow:
-    """A Tk window showing frames as PPM images (tkinter from the standard library)."""
+    """A Tk window showing frames as PPM images (tkinter from the standard library); frames
+    larger than 90% of the screen are shown scaled down to fit."""
 
     backend = "tk"
 
@@ -113,6 +114,8 @@ class TkWindow:
         self.root.protocol("WM_DELETE_WINDOW", self._on_quit)
         self.root.bind("<KeyPress-q>", self._on_quit)
         self.root.bind("<Escape>", self._on_quit)
+        self.max_size = (int(self.root.winfo_screenwidth() * 0.9),
+                         int(self.root.winfo_screenheight() * 0.9))
         self.root.update()
 
     def _on_quit(self, _event: object = None) -> None:
@@ -123,6 +126,10 @@ class TkWindow:
         if self.quit:
             return False
         h, w = image.shape[:2]
+        fit = min(self.max_size[0] / w, self.max_size[1] / h)
+        if fit < 1:
+            w, h = max(1, int(w * fit)), max(1, int(h * fit))
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else np.dstack([image] * 3)
         ppm = b"P6 %d %d 255\n" % (w, h) + np.ascontiguousarray(rgb, np.uint8).tobytes()
         photo = self._tk.PhotoImage(data=ppm, format="PPM")

@@ -184,3 +184,29 @@ def test_video_show_window_q_stops_and_keeps_complete_files(xserver, tmp_path):
     cap.release()
     assert frames == len(records)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.mp4"]
+
+
+def test_tk_window_fits_large_frames_on_the_screen(xserver, monkeypatch):
+    display, _ = xserver
+    tkinter = pytest.importorskip("tkinter")
+    from pafpose.window import TkWindow
+
+    monkeypatch.setenv("DISPLAY", display)
+    try:
+        window = TkWindow("pafpose-fit")
+    except tkinter.TclError as exc:
+        pytest.skip(f"Tk cannot open the display: {exc}")
+    try:
+        frame = np.zeros((1080, 1920, 3), np.uint8)
+        cv2.circle(frame, (960, 540), 300, (0, 0, 255), -1)
+        assert window.show(frame)
+        ids = xdotool(display, "search", "--name", "^pafpose-fit$").split()
+        assert ids
+        geometry = xdotool(display, "getwindowgeometry", ids[0])
+        w, h = (int(v) for v in geometry.split("Geometry: ")[1].split("x"))
+        assert w <= 1024 * 0.9 and h <= 768 * 0.9  # the Xvfb screen is 1024x768
+        assert w == int(1920 * min(921 / 1920, 691 / 1080))
+        assert abs(w / h - 16 / 9) < 0.01
+    finally:
+        window.close()
+        window.close()  # twice is fine
