@@ -2,6 +2,7 @@
 
     python benchmarks/bench_video.py speed VIDEO [--frames N] [--mode both|sequential|pipelined]
     python benchmarks/bench_video.py tracking RESULTS.jsonl [--max-lost S] [--min-oks X]
+                                              [--min-hits N]
 
 `speed` runs the same work two ways, alternating them `--repeat` times: the plain loop a user
 writes, frame by frame in one thread (read -> inference -> draw -> encode -> JSON line) with
@@ -146,8 +147,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def tracking(args: argparse.Namespace) -> None:
     records = read_jsonl(args.results)
-    overrides = {k: v for k, v in (("max_lost", args.max_lost), ("min_oks", args.min_oks))
-                 if v is not None}
+    overrides = {k: v for k, v in (("max_lost", args.max_lost), ("min_oks", args.min_oks),
+                                   ("min_hits", args.min_hits)) if v is not None}
     tracker = Tracker(**overrides)
     recomputed, stored = [], []
     for rec in records:
@@ -183,6 +184,7 @@ def main() -> None:
     p.add_argument("results", type=Path)
     p.add_argument("--max-lost", type=float)
     p.add_argument("--min-oks", type=float)
+    p.add_argument("--min-hits", type=int)
     p.set_defaults(func=tracking)
     args = parser.parse_args()
     args.func(args)

@@ -14,8 +14,10 @@ How a frame is matched to the tracks:
   optimal one, not greedy: greedy matching gives a crossing pair to whichever pair scores highest
   first, and then the other one often has no good partner left); pairs below ``min_oks`` are
   not matched. A small exact solver lives here, so SciPy is not needed.
-* Rules: an unmatched detection with at least ``min_parts`` parts starts a new track (a new id);
-  a track unmatched for more than ``max_lost`` seconds is forgotten; ids are never reused. A
+* Rules: an unmatched detection with at least ``min_parts`` parts starts a new track, which
+  gets its id once matched in ``min_hits`` frames in a row (a miss before that ends it; in the
+  first frames of a run ids come at once); a track unmatched for more than ``max_lost``
+  seconds is forgotten; ids are never reused. A
   split-off piece of a person (a detection inside another one's box, made of parts that one
   lacks: the decoder sometimes returns an arm and an ear alone) gets no id and matches nothing.
 """
@@ -224,7 +226,7 @@ class Person:
 class Track:
     """One identity: where its keypoints were last seen, its velocity, its history."""
 
-    id: int
+    id: int | None  # None while tentative (seen in fewer than min_hits frames in a row)
     keypoints: np.ndarray  # (18, 2) last seen positions (pixels)
     seen: np.ndarray  # (18,) time each keypoint was last seen; -inf = never
     first_time: float
@@ -251,6 +253,10 @@ class TrackerParams:
     max_predict: float = 0.5
     #: A new track needs a detection with at least this many parts.
     min_parts: int = 4
+    #: A new track gets its id once matched in this many frames in a row (until then its
+    #: people have no id, and a miss ends it): one-frame false detections in a crowd take no
+    #: id. In the first min_hits frames of a run, tracks get their ids at once.
+    min_hits: int = 2
     #: A detection with at least this share of its parts inside the box (10 % larger) of
     #: another detection with more parts, which lacks those parts, is a split-off fragment of
     #: that person (an arm and an ear, typically): it gets no id; > 1 disables the rule.
@@ -328,17 +334,25 @@ class Tracker:
             else:
                 self._continue(track, dets[i], vis, t)
             people.append(Person(track.id, self._smoothed(track, human, vis, t)))
-        self.tracks = [tr for tr in self.tracks if t - tr.last_time <= p.max_lost]
+        self.tracks = [tr for tr in self.tracks if t - tr.last_time <= p.max_lost
+                       and (tr.id is not None or tr.last_time == t)]
         return people
 
     def _new_track(self, det: np.ndarray, vis: np.ndarray, t: float) -> Track:
         seen = np.where(vis, t, -np.inf)
-        track = Track(self.next_id, det[:, :2].copy(), seen, t, t)
+        track = Track(None, det[:, :2].copy(), seen, t, t)
         if self.smooth:
             track.smoother = OneEuroFilter(*self.params.one_euro)
-        self.next_id += 1
+        self._confirm(track)
         self.tracks.append(track)
         return track
+
+    def _confirm(self, track: Track) -> None:
+        """Give a tentative track its id once it has enough hits (at once early in a run)."""
+        if track.id is None and (track.hits >= self.params.min_hits
+                                 or self.frames <= self.params.min_hits):
+            track.id = self.next_id
+            self.next_id += 1
 
     def _continue(self, track: Track, det: np.ndarray, vis: np.ndarray, t: float) -> None:
         dt = t - track.last_time
@@ -355,6 +369,7 @@ class Tracker:
         track.seen[vis] = t
         track.last_time = t
         track.hits += 1
+        self._confirm(track)
 
     def _smoothed(self, track: Track, human: Human, vis: np.ndarray, t: float) -> Human:
         if track.smoother is None:

@@ -120,7 +120,7 @@ def test_ids_persist_when_two_people_cross():
 
 
 def test_lost_track_kept_for_max_lost_then_forgotten():
-    tracker = Tracker(max_lost=1.0)
+    tracker = Tracker(max_lost=1.0, min_hits=1)
     (p,) = tracker.update([person(100, 100)], 0.0)
     assert p.id == 1
     assert tracker.update([], 0.5) == []
@@ -148,7 +148,7 @@ def test_split_off_arm_gets_no_id_and_does_not_steal_the_track():
     (measured on vtest.avi); the piece must neither start a track nor take the person's."""
     arm = [2, 3, 4, 16]
     body = [i for i in range(18) if i not in arm]
-    tracker = Tracker()
+    tracker = Tracker(min_hits=1)
     (first,) = tracker.update([person(300, 300)], 0.0)
     piece = person(302, 300, parts=arm)
     piece.keypoints[[3, 4], 0] = 294.0  # the arm hangs by the body, inside its box
@@ -159,6 +159,32 @@ def test_split_off_arm_gets_no_id_and_does_not_steal_the_track():
     people = tracker.update([person(304, 300), behind], 0.2)
     assert people[0].id == first.id and people[1].id not in (None, first.id)
     assert tracker.ids_created == 2
+
+
+def test_new_people_get_their_id_on_their_second_frame():
+    """min_hits = 2: a detection seen once (a false one in a crowd) takes no id; a person who
+    arrives gets one in his second frame in a row and keeps it. At the start of a run, ids come
+    at once."""
+    tracker = Tracker()
+    assert tracker.params.min_hits == 2
+    (first,) = tracker.update([person(100, 100)], 0.0)
+    assert first.id == 1  # the first frames: at once
+    ids = []
+    for f in range(1, 8):
+        others = [person(400 + 3 * f, 300)] if f >= 4 else []  # arrives at frame 4
+        if f == 2:
+            others.append(person(600, 500))  # seen in frame 2 only
+        people = tracker.update([person(100 + f, 100), *others], f / 10)
+        assert people[0].id == 1
+        ids.append([p.id for p in people[1:]])
+    assert ids == [[], [None], [], [None], [2], [2], [2]]
+    assert tracker.ids_created == 2  # the one-frame detection used no id
+    # min_hits = 1: every new person has an id at once
+    tracker = Tracker(min_hits=1)
+    tracker.update([person(100, 100)], 0.0)
+    tracker.update([person(101, 100)], 0.1)
+    people = tracker.update([person(102, 100), person(600, 500)], 0.2)
+    assert [p.id for p in people] == [1, 2]
 
 
 def test_far_detection_is_a_new_person_not_a_jump():
@@ -241,7 +267,12 @@ def test_posetrack_frames_the_two_players_keep_their_ids(estimator):
     # measured: 4 ids for 27 people in 10 frames (the two players, the one sliding on the
     # ground, the goalkeeper)
     assert stats.ids <= 5
-    assert stats.untracked == 0
+    # a person without id is one seen for the first time: an id is new in the next frame
+    seen: set[int] = set()
+    for r, nxt in zip(results, results[1:], strict=False):
+        seen |= {p.id for p in r.people}
+        if any(p.id is None for p in r.people):
+            assert {p.id for p in nxt.people} - seen - {None}, r.frame.index
 
 
 def test_single_person_room_is_one_identity_and_smoothing_steadies_it(estimator):
