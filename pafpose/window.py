@@ -68,8 +68,41 @@ def _display_set() -> bool:
     return True
 
 
+def _screen_size() -> tuple[int, int] | None:
+    """The screen's (width, height) as Tk reports it; None without tkinter or a display."""
+    try:
+        import tkinter
+
+        root = tkinter.Tk()
+    except Exception:
+        return None
+    try:
+        root.withdraw()
+        return root.winfo_screenwidth(), root.winfo_screenheight()
+    finally:
+        root.destroy()
+
+
+def fit(image: np.ndarray, max_size: tuple[int, int] | None) -> np.ndarray:
+    """The image scaled down (area interpolation, aspect kept) to fit in max_size (w, h)."""
+    if max_size is None:
+        return image
+    h, w = image.shape[:2]
+    scale = min(max_size[0] / w, max_size[1] / h)
+    if scale >= 1:
+        return image
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _max_size(screen: tuple[int, int] | None) -> tuple[int, int] | None:
+    """90% of the screen: room for the window's frame and the desktop's panels."""
+    return None if screen is None else (int(screen[0] * 0.9), int(screen[1] * 0.9))
+
+
 class OpenCVWindow:
-    """A cv2.imshow window (needs a GUI build of OpenCV)."""
+    """A cv2.imshow window (needs a GUI build of OpenCV); frames larger than 90% of the screen
+    (when tkinter can tell its size) are shown scaled down to fit."""
 
     backend = "opencv"
 
@@ -78,10 +111,11 @@ class OpenCVWindow:
         # No Qt toolbar: the window is the image. cv2.error here without GUI support.
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         self._open = True
+        self.max_size = _max_size(_screen_size())
 
     def show(self, image: np.ndarray) -> bool:
         """Show a BGR image; False once the user asked to quit (q, Esc, window closed)."""
-        cv2.imshow(self.title, image)
+        cv2.imshow(self.title, fit(image, self.max_size))
         key = cv2.waitKey(1) & 0xFF
         closed = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
         return key not in _QUIT_KEYS and not closed
@@ -114,8 +148,8 @@ class TkWindow:
         self.root.protocol("WM_DELETE_WINDOW", self._on_quit)
         self.root.bind("<KeyPress-q>", self._on_quit)
         self.root.bind("<Escape>", self._on_quit)
-        self.max_size = (int(self.root.winfo_screenwidth() * 0.9),
-                         int(self.root.winfo_screenheight() * 0.9))
+        self.max_size = _max_size((self.root.winfo_screenwidth(),
+                                   self.root.winfo_screenheight()))
         self.root.update()
 
     def _on_quit(self, _event: object = None) -> None:
@@ -125,11 +159,8 @@ class TkWindow:
         """Show a BGR image; False once the user asked to quit (q, Esc, window closed)."""
         if self.quit:
             return False
+        image = fit(image, self.max_size)
         h, w = image.shape[:2]
-        fit = min(self.max_size[0] / w, self.max_size[1] / h)
-        if fit < 1:
-            w, h = max(1, int(w * fit)), max(1, int(h * fit))
-            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else np.dstack([image] * 3)
         ppm = b"P6 %d %d 255\n" % (w, h) + np.ascontiguousarray(rgb, np.uint8).tobytes()
         photo = self._tk.PhotoImage(data=ppm, format="PPM")

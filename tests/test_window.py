@@ -186,21 +186,30 @@ def test_video_show_window_q_stops_and_keeps_complete_files(xserver, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.mp4"]
 
 
-def test_tk_window_fits_large_frames_on_the_screen(xserver, monkeypatch):
+@pytest.mark.parametrize("kind", ["tk", "opencv"])
+def test_window_fits_large_frames_on_the_screen(xserver, monkeypatch, kind):
     display, _ = xserver
-    tkinter = pytest.importorskip("tkinter")
-    from pafpose.window import TkWindow
+    tkinter = pytest.importorskip("tkinter")  # Tk also tells the OpenCV window the screen size
+    from pafpose.window import OpenCVWindow, TkWindow
 
     monkeypatch.setenv("DISPLAY", display)
+    title = f"pafpose-fit-{kind}"
     try:
-        window = TkWindow("pafpose-fit")
+        window = TkWindow(title) if kind == "tk" else OpenCVWindow(title)
     except tkinter.TclError as exc:
         pytest.skip(f"Tk cannot open the display: {exc}")
+    except cv2.error:
+        pytest.skip("this OpenCV has no GUI support")
     try:
         frame = np.zeros((1080, 1920, 3), np.uint8)
         cv2.circle(frame, (960, 540), 300, (0, 0, 255), -1)
-        assert window.show(frame)
-        ids = xdotool(display, "search", "--name", "^pafpose-fit$").split()
+        ids = []
+        for _ in range(20):  # the window may take a few events to be mapped
+            assert window.show(frame)
+            ids = xdotool(display, "search", "--name", f"^{title}$").split()
+            if ids:
+                break
+            time.sleep(0.1)
         assert ids
         geometry = xdotool(display, "getwindowgeometry", ids[0])
         w, h = (int(v) for v in geometry.split("Geometry: ")[1].split("x"))
