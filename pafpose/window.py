@@ -59,10 +59,9 @@ def x_display_reachable(display: str, timeout: float = 1.0) -> bool:
 
 
 def _display_set() -> bool:
-    """Whether a display server is there (on Linux and other X11/Wayland systems)."""
+    """Whether an X display answers (on Linux and the BSDs; Wayland desktops provide one through
+    XWayland, and both Tk and OpenCV's Qt build draw through X there)."""
     if sys.platform.startswith(("linux", "freebsd", "openbsd")):
-        if os.environ.get("WAYLAND_DISPLAY"):
-            return True
         display = os.environ.get("DISPLAY")
         return bool(display) and x_display_reachable(display)
     return True
