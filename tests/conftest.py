@@ -41,3 +41,26 @@ def astronaut():
     from skimage import data
 
     return data.astronaut()[:, :, ::-1].copy()
+
+
+def interrupt_when(args: list[str], ready, timeout: float = 300) -> tuple[int, str]:
+    """Run `python -m pafpose ARGS`, wait until `ready()` is true, press Ctrl-C (SIGINT);
+    return the exit status and stderr. Fails if the run ends before it is ready."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "pafpose", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "not ready in time"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    return proc.returncode, stderr

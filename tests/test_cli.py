@@ -131,27 +131,14 @@ def test_models_lists_cache_state():
 
 def test_predict_interrupted_keeps_the_images_done(tmp_path):
     """Ctrl-C during a folder: exit 130, and the JSON file holds every image finished."""
-    import signal
-    import time
-
-    from .conftest import COCO_DEV
+    from .conftest import COCO_DEV, interrupt_when
 
     images = need(COCO_DEV / "images")
     drawn, out = tmp_path / "drawn", tmp_path / "poses.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pafpose", "predict", str(images), "--preset", "accurate",
-         "--image-output", str(drawn), "--json-output", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and len(list(drawn.glob("*.png"))) < 2:
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stderr
+    status, stderr = interrupt_when(
+        ["predict", images, "--preset", "accurate", "--image-output", drawn, "--json-output", out],
+        ready=lambda: len(list(drawn.glob("*.png"))) >= 2)
+    assert status == 130, stderr
     assert "Traceback" not in stderr
     done = json.loads(out.read_text())
     total = len(list(images.iterdir()))

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -24,7 +22,7 @@ from pafpose.video import (
     process_video,
 )
 
-from .conftest import MEDIA, need
+from .conftest import MEDIA, interrupt_when, need
 
 
 def run(*args: object, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -218,23 +216,14 @@ def test_cli_broken_frame_midway_keeps_the_frames_done(tmp_path):
 def test_cli_interrupted_run_leaves_valid_complete_files(tmp_path):
     video = need(MEDIA / "vtest.avi")
     out, lines = tmp_path / "out.mp4", tmp_path / "out.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pafpose", "video", str(video), "--output", str(out),
-         "--json-output", str(lines), "--track"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline:  # wait until a few frames are written
-            partial = list(tmp_path.glob(".out.*.part.jsonl"))
-            if partial and partial[0].read_text().count("\n") >= 4:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stderr
+
+    def ready() -> bool:  # a few frames are written
+        partial = list(tmp_path.glob(".out.*.part.jsonl"))
+        return bool(partial) and partial[0].read_text().count("\n") >= 4
+
+    status, stderr = interrupt_when(
+        ["video", video, "--output", out, "--json-output", lines, "--track"], ready)
+    assert status == 130, stderr
     assert "Traceback" not in stderr
     assert "pafpose: interrupted;" in stderr
     records = read_lines(lines)
