@@ -131,3 +131,17 @@ def test_camera_frames_are_sent_and_drawn_with_fps(page):
         button.click()
     assert button.text == "Start camera"
     assert page.find_element(By.ID, "fps").text == "-"
+
+
+def test_api_docs_render_without_internet(browser, thin_pb, tmp_path):
+    """Swagger UI at /docs draws the API from the server's own files (CI has no internet)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with running_server(tmp_path / "server.log") as port:
+        browser.get(f"http://127.0.0.1:{port}/docs")
+        WebDriverWait(browser, 60).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+        paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR,
+                                                       ".opblock-summary-path")}
+        assert {"/v1/pose", "/healthz", "/v1/skeleton"} <= paths

@@ -125,8 +125,14 @@ def test_health_docs_page_and_skeleton(server):
     spec = json.loads(body)["paths"]["/v1/pose"]["post"]
     assert set(spec["requestBody"]["content"]) >= {"multipart/form-data", "image/*"}
     assert {"200", "400", "413", "415", "422", "503"} <= set(spec["responses"])
-    status, headers, body = request(server, "GET", "/docs")
-    assert status == 200 and b"swagger" in body.lower()
+    # the API docs pages load their scripts from the server itself, not from a CDN
+    for page, script in (("/docs", "/static-offline-docs/swagger-ui-bundle.js"),
+                         ("/redoc", "/static-offline-docs/redoc.standalone.js")):
+        status, headers, body = request(server, "GET", page)
+        assert status == 200 and script.encode() in body, page
+        assert b"cdn." not in body.lower(), page
+        status, headers, body = request(server, "GET", script)
+        assert status == 200 and "javascript" in headers["content-type"] and len(body) > 100_000
     status, headers, body = request(server, "GET", "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert b'id="canvas"' in body and b"getUserMedia" in body and b"v1/pose" in body

@@ -15,6 +15,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -143,7 +144,9 @@ def create_app(estimator: Any, config: ServeConfig | None = None, model_name: st
         yield
         pool.shutdown()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts served from the package (FastAPI's own pages load
+    # them from a CDN, so they stay blank on machines without internet access).
+    app = FastAPIOffline(
         title="pafpose", version=__version__, lifespan=lifespan,
         description="Multi-person 2D pose estimation (heatmaps + Part Affinity Fields).",
     )
