@@ -84,12 +84,14 @@ def _quiet_opencv() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Frame:
-    """One frame: its index in the source, its time in seconds, the BGR image, a file name."""
+    """One frame: its index in the source, its time in seconds, the BGR image, a file name,
+    and for live sources the time.monotonic() at which it was captured."""
 
     index: int
     time: float
     image: np.ndarray
     name: str | None = None
+    captured_at: float | None = None
 
 
 class Source:
@@ -270,7 +272,8 @@ class LiveSource(Source):
                 ok, image = self.cap.read()
                 if not ok:
                     break
-                frame = Frame(index, time.monotonic() - t0, image)
+                now = time.monotonic()
+                frame = Frame(index, now - t0, image, captured_at=now)
                 with self._cond:
                     if self._latest is not None:
                         self.dropped += 1
@@ -632,6 +635,9 @@ class VideoSummary:
     outputs: list[Path] = field(default_factory=list)
     warning: str | None = None
     stopped: bool = False
+    #: Live sources: median milliseconds from a frame's capture to its result (people found,
+    #: tracked, drawn and shown when there is a window).
+    latency_ms: float | None = None
 
     @property
     def fps(self) -> float:
@@ -644,6 +650,8 @@ class VideoSummary:
                  f"({self.fps:.2f} frames/s)"]
         if self.dropped:
             parts.append(f"{self.dropped} stale frames dropped")
+        if self.latency_ms is not None:
+            parts.append(f"latency {self.latency_ms:.0f} ms (median)")
         if self.ids:
             parts.append(f"{self.ids} ids")
         if self.outputs:
@@ -745,6 +753,7 @@ def process_video(
     fps = None
     last = t0
     failure: BaseException | None = None
+    latencies: list[float] = []
     results = iter_poses(src, estimators, tracker=track, workers=workers)
     try:
         for result in results:
@@ -756,6 +765,8 @@ def process_video(
             if window is not None:
                 drawn = annotate(result.frame.image, result.people, fps)
                 summary.stopped = not window.show(drawn)
+            if result.frame.captured_at is not None:
+                latencies.append(time.monotonic() - result.frame.captured_at)
             encoder.put(result, drawn)
             summary.frames += 1
             bar.update()
@@ -775,6 +786,8 @@ def process_video(
         summary.dropped = src.dropped
         summary.warning = src.warning
         summary.ids = track.ids_created if track is not None else 0
+        if latencies:
+            summary.latency_ms = 1000 * float(np.median(latencies))
         summary.outputs = encoder.finish()
     if isinstance(failure, KeyboardInterrupt):
         raise VideoInterrupted(summary) from None

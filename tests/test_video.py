@@ -286,6 +286,8 @@ def test_cli_webcam_headless_with_a_video_as_camera(tmp_path):
     assert all(b > a for a, b in zip(index, index[1:], strict=False))
     assert all(b > a for a, b in zip(times, times[1:], strict=False))
     assert "12 frames in" in res.stdout
+    latency = float(res.stdout.split("latency ")[1].split(" ms")[0])  # capture -> result
+    assert latency > 0
     assert share_with_id(records) > 0.8
     # the video follows the timestamps: about (last time) x fps frames, at the camera's rate
     decoded, declared, fps = count_frames(out)
