@@ -17,9 +17,9 @@ How a frame is matched to the tracks:
 * Rules: an unmatched detection with at least ``min_parts`` parts starts a new track, which
   gets its id once matched in ``min_hits`` frames in a row (a miss before that ends it; in the
   first frames of a run ids come at once); a track unmatched for more than ``max_lost``
-  seconds is forgotten; ids are never reused. A
-  split-off piece of a person (a detection inside another one's box, made of parts that one
-  lacks: the decoder sometimes returns an arm and an ear alone) gets no id and matches nothing.
+  seconds is forgotten; ids are never reused. A split-off piece of a person (a detection inside
+  another one's box, made of parts that one lacks: an arm and an ear the grouping left alone)
+  gets no id and matches nothing.
 """
 
 from __future__ import annotations
