@@ -8,10 +8,8 @@ Conv weights are transposed at conversion time, and BiasAdd, inference-mode Fuse
 
 from __future__ import annotations
 
-import os
 import re
 import struct
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from pafpose.models.fetch import atomic_path
 from pafpose.models.tfproto import TF_DTYPES, NodeDef, ProtobufDecodeError, parse_graphdef
 
 __all__ = [
@@ -908,13 +907,6 @@ def convert_file(
     """Convert a GraphDef and write the ONNX model atomically; return the written path."""
     model = convert_graphdef(pb_path, outputs, stage=stage)
     target = Path(onnx_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:  # honours the umask, unlike mkstemp's 0600
-            fh.write(model.SerializeToString())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(model.SerializeToString())
     return target
