@@ -1,6 +1,7 @@
 """Decoder timing: median / p90 of Decoder calls on synthetic and (optionally) real maps.
 
     python benchmarks/bench_decode.py [--maps mobilenet_thin__astronaut_432x368.npz]
+    python benchmarks/bench_decode.py --pathological --people 1 --repeat 20
 
 Synthetic maps imitate a 432x368 network input (maps 46x54 at stride 8): Gaussian part peaks,
 unit PAF vectors along the limbs, a little background noise. Figures only, no assertions.
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=200)
     ap.add_argument("--noise", type=float, default=0.01, help="synthetic background noise")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pathological", action="store_true",
+                    help="also all-ones, checkerboard and uniform-noise maps (peaks capped)")
     args = ap.parse_args(argv)
 
     h, w = args.size[1] // 8, args.size[0] // 8
@@ -122,6 +125,14 @@ def main(argv: list[str] | None = None) -> None:
     for n in args.people:
         heat, paf = render(crowd(n, h, w, rng), h, w, rng, args.noise)
         inputs.append((f"synthetic {n} people", heat, paf))
+    if args.pathological:
+        board = (np.indices((h, w)).sum(axis=0) % 2).astype(np.float32)
+        inputs += [
+            ("all ones", np.ones((19, h, w), np.float32), np.ones((38, h, w), np.float32)),
+            ("checkerboard", np.repeat(board[None], 19, 0), np.repeat(board[None], 38, 0)),
+            ("uniform noise", rng.random((19, h, w), dtype=np.float32),
+             rng.uniform(-1, 1, (38, h, w)).astype(np.float32)),
+        ]
 
     decoders = {name: Decoder(p) for name, p in MODES.items()}
     print(f"maps {h}x{w} (network {args.size[0]}x{args.size[1]}), {args.repeat} runs each")

@@ -59,6 +59,8 @@ SMOOTH_MODES: tuple[str, ...] = ("seed", "none")
 _BOUND_MARGIN = 1e-4
 # Operators are cached per map size; a decoder that sees more sizes than this starts afresh.
 _MAX_CACHED_SIZES = 16
+# Map values are clipped to +-this (network maps are about [-1, 1]): sums stay finite.
+_MAX_ABS = np.float32(1e6)
 
 
 def _jit(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,6 +118,9 @@ class DecodeParams:
     #: for the PAF to give a direction, so the seed's grouping leaves the arm as a "person" of
     #: its own. 0 = never (the seed).
     attach_cells: float = 0.0
+    #: Peaks kept per part, the strongest (by the value NMS sees); OpenPose keeps
+    #: POSE_MAX_PEOPLE = 127. Bounds the grouping's work on any map (all ones, noise).
+    max_peaks: int = 127
 
     def __post_init__(self) -> None:
         """Validate the settings."""
@@ -131,6 +136,8 @@ class DecodeParams:
             raise ValueError("smooth_size must be >= 1 and smooth_nsig > 0")
         if self.nms_window < 1 or self.nms_window % 2 == 0:
             raise ValueError(f"nms_window must be a positive odd number, got {self.nms_window}")
+        if self.max_peaks < 1:
+            raise ValueError(f"max_peaks must be >= 1, got {self.max_peaks}")
         if self.paf_samples < 1:
             raise ValueError(f"paf_samples must be >= 1, got {self.paf_samples}")
         if not (math.isfinite(self.attach_cells) and self.attach_cells >= 0):
@@ -410,11 +417,22 @@ def _grow(a):
 
 
 @_jit
+def _keep_strongest(found, first, n, k):
+    """Keep the k rows of found[first:n] with the largest value (column 5), in their order."""
+    order = _argsort_desc(found[first:n, 5], n - first)  # stable: ties keep raster order
+    keep = np.sort(order[:k])
+    for r in range(keep.shape[0]):
+        for col in range(found.shape[1]):
+            found[first + r, col] = found[first + keep[r], col]
+    return first + keep.shape[0]
+
+
+@_jit
 def _find_peaks(
     heat, n_parts, ay, ay_lo, ay_hi, ay_clo, ay_chi,
     axt, ax_lo, ax_hi, ax_clo, ax_chi,
     rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi,
-    thr, bound, nonneg, dense, nms_half, strict_ties, refine,
+    thr, bound, nonneg, dense, nms_half, strict_ties, refine, max_peaks,
 ):
     """Peaks of Ay @ heat[c] @ Ax.T (the seed's smoothed upsampled map), channel by channel.
 
@@ -422,7 +440,7 @@ def _find_peaks(
     `bound` (the map is a weighted mean of them), widened by the NMS margin. A peak equals the
     max of its window (the seed keeps every pixel of a plateau); with strict_ties only the
     first pixel of a plateau in raster order (pixel replication without smoothing makes
-    plateaus).
+    plateaus). At most max_peaks per channel: the largest NMS values (ties: raster order).
     """
     h = heat.shape[1]
     w = heat.shape[2]
@@ -436,9 +454,14 @@ def _find_peaks(
     rows_t = np.empty((out_w, h), dtype=np.float32)
     rows = np.empty((h, out_w), dtype=np.float32)
     flags = np.empty(out_w, dtype=np.bool_)
-    found = np.empty((64, 5), dtype=np.float64)  # part, row, column, sub-pixel row, column
+    # part, row, column, sub-pixel row, sub-pixel column, NMS value
+    found = np.empty((64, 6), dtype=np.float64)
     n = 0
+    # a channel's peaks are pruned to the strongest max_peaks whenever they reach `prune`
+    prune = max(4 * max_peaks, 256)
     for c in range(n_parts):
+        first = n
+        floor = -np.inf  # after a pruning: values not above this cannot enter the top
         # low-res box of the pixels that can lift the smoothed map above the threshold
         if dense:
             i0, i1, j0, j1 = 0, h - 1, 0, w - 1
@@ -505,9 +528,14 @@ def _find_peaks(
             if n_ok == 0:
                 continue
             for k in range(nx):
-                if not ok[k]:
+                if not ok[k] or cen[k] <= floor:
                     continue
                 x = x0 + k
+                if n - first >= prune:
+                    n = _keep_strongest(found, first, n, max_peaks)
+                    floor = found[first:n, 5].min()
+                    if cen[k] <= floor:
+                        continue
                 if n == found.shape[0]:
                     found = _grow(found)
                 sub_y = np.float32(y)
@@ -523,7 +551,10 @@ def _find_peaks(
                 found[n, 2] = x
                 found[n, 3] = sub_y
                 found[n, 4] = sub_x
+                found[n, 5] = cen[k]
                 n += 1
+        if n - first > max_peaks:
+            n = _keep_strongest(found, first, n, max_peaks)
     # the seed reads the score from the unsmoothed upsampled heatmap
     chans = np.empty(n, dtype=np.int64)
     fx = np.empty(n, dtype=np.float32)
@@ -773,7 +804,7 @@ _LIMB_PAFS = _readonly(np.asarray(LIMB_PAF_CHANNELS, dtype=np.int64))
 
 
 def _as_maps(a: np.ndarray, name: str, channels: tuple[int, ...]) -> np.ndarray:
-    """Validated, contiguous float32 copy/view with non-finite values replaced by 0."""
+    """Validated, contiguous float32 copy/view: non-finite values -> 0, huge ones clipped."""
     arr = np.asarray(a)
     if arr.ndim != 3 or arr.shape[0] not in channels or arr.shape[1] < 1 or arr.shape[2] < 1:
         want = " or ".join(str(c) for c in channels)
@@ -783,9 +814,12 @@ def _as_maps(a: np.ndarray, name: str, channels: tuple[int, ...]) -> np.ndarray:
         )
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32 -> inf
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    peak = np.abs(arr).max()
+    if not peak <= _MAX_ABS:  # also NaN
         arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+        np.clip(arr, -_MAX_ABS, _MAX_ABS, out=arr)
     return arr
 
 
@@ -798,25 +832,26 @@ def attach_pieces(
     """Join each neck-less person to the person whose neck is within `radius` (map pixels) of
     its shoulder and who has none of its parts; the joined score is the part-weighted mean."""
     kp, sc = keypoints.copy(), scores.copy()
+    present = kp[:, :, 2] > 0
     alive = np.ones(len(sc), dtype=bool)
-    for piece in range(len(sc)):
-        has = kp[piece, :, 2] > 0
-        if kp[piece, _NECK, 2] > 0:
+    for piece in np.flatnonzero(~present[:, _NECK]):
+        has = present[piece]
+        shoulders = [s for s in _SHOULDERS if has[s]]
+        # hosts: alive, with a neck and none of the piece's parts (never the piece itself)
+        hosts = np.flatnonzero(alive & present[:, _NECK] & ~(present & has).any(axis=1))
+        if not shoulders or hosts.size == 0:
             continue
-        best, best_d = -1, radius
-        for host in np.flatnonzero(alive):
-            if host == piece or kp[host, _NECK, 2] <= 0 or (kp[host, has, 2] > 0).any():
-                continue
-            for shoulder in _SHOULDERS:
-                if has[shoulder]:
-                    d = float(np.hypot(*(kp[host, _NECK, :2] - kp[piece, shoulder, :2])))
-                    if d <= best_d:
-                        best, best_d = host, d
-        if best >= 0:
-            n_host, n_piece = int((kp[best, :, 2] > 0).sum()), int(has.sum())
-            sc[best] = (sc[best] * n_host + sc[piece] * n_piece) / (n_host + n_piece)
-            kp[best, has] = kp[piece, has]
-            alive[piece] = False
+        diff = kp[hosts, _NECK, None, :2] - kp[piece, shoulders, :2]  # (hosts, shoulders, 2)
+        d = np.hypot(diff[..., 0], diff[..., 1]).ravel()
+        if not d.min() <= radius:
+            continue
+        # the last (host, shoulder) at the smallest distance, as a scan with "<=" finds it
+        best = int(hosts[(d.size - 1 - int(np.argmin(d[::-1]))) // len(shoulders)])
+        n_host, n_piece = int(present[best].sum()), int(has.sum())
+        sc[best] = (sc[best] * n_host + sc[piece] * n_piece) / (n_host + n_piece)
+        kp[best, has] = kp[piece, has]
+        present[best] |= has
+        alive[piece] = False
     return kp[alive], sc[alive]
 
 
@@ -882,6 +917,7 @@ class Decoder:
             search.replicate, uy.mat, uy.lo, uy.hi, ux.mat, ux.lo, ux.hi,
             np.float32(p.heat_threshold), np.float32(search.bound), search.nonneg,
             not p.heat_threshold > 0, p.nms_window // 2, p.smooth == "none", p.refine,
+            p.max_peaks,
         )
         if ops.lowres is not None:  # low-res pixel -> centre of its block
             fx = ((fx + 0.5) * (ops.x.n_out / ops.x.n_in) - 0.5).astype(np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 import threading
+from typing import Any
 
 import cv2
 import numpy as np
@@ -464,3 +465,105 @@ def test_attach_cells_off_in_the_seed_and_validated():
         DecodeParams(attach_cells=-1.0)
     with pytest.raises(ValueError, match="attach_cells"):
         DecodeParams(attach_cells=float("nan"))
+
+
+# --------------------------------------------------------------------------------------------
+# Bounded work: peaks per part capped, any map decodes to a well-formed result
+# --------------------------------------------------------------------------------------------
+
+
+def test_max_peaks_keeps_the_strongest_peaks_in_raster_order():
+    heat = np.zeros((19, H, W), np.float32)
+    amp = np.random.default_rng(5).permutation(np.linspace(0.2, 1.0, 100)).astype(np.float32)
+    ys, xs = np.divmod(np.arange(100), 10)
+    heat[3, 4 * ys + 3, 5 * xs + 3] = amp  # 100 isolated peaks of distinct heights
+    params = DecodeParams(smooth="none", upsample=1.0, max_peaks=7)
+    peaks = Decoder(params).find_peaks(heat)
+    assert peaks.parts.tolist() == [3] * 7
+    assert sorted(peaks.scores.tolist()) == pytest.approx(sorted(amp)[-7:])
+    raster = (peaks.ys * W + peaks.xs).tolist()
+    assert raster == sorted(raster)
+    assert len(Decoder(DecodeParams(smooth="none", upsample=1.0)).find_peaks(heat).parts) == 100
+    assert DecodeParams().max_peaks == 127  # OpenPose's POSE_MAX_PEOPLE
+    with pytest.raises(ValueError, match="max_peaks"):
+        DecodeParams(max_peaks=0)
+
+
+def test_all_ones_maps_are_bounded_by_max_peaks():
+    # Smoothed all-ones maps are one big plateau: every pixel is a peak (~40,000 per part).
+    heat, paf = np.ones((19, H, W), np.float32), np.ones((38, H, W), np.float32)
+    dec = Decoder(DecodeParams(max_peaks=20))
+    assert np.bincount(dec.find_peaks(heat).parts).tolist() == [20] * NUM_PARTS
+    poses = dec(heat, paf)
+    assert 0 < len(poses) <= 20 * len(LIMBS)
+
+
+def _fuzz_maps(rng: np.random.Generator, h: int, w: int) -> dict[str, tuple[Any, Any]]:
+    """Pathological map pairs of one size."""
+    hs, ps = (19, h, w), (38, h, w)
+    board = (np.indices((h, w)).sum(axis=0) % 2).astype(np.float32)
+    mixed = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.5, 1.0], np.float32), size=hs)
+    return {
+        "random": (rng.random(hs, dtype=np.float32), rng.uniform(-1, 1, ps).astype(np.float32)),
+        "zeros": (np.zeros(hs, np.float32), np.zeros(ps, np.float32)),
+        "ones": (np.ones(hs, np.float32), np.ones(ps, np.float32)),
+        "minus_ones": (-np.ones(hs, np.float32), -np.ones(ps, np.float32)),
+        "checkerboard": (np.broadcast_to(board, hs), np.broadcast_to(board - 0.5, ps)),
+        "nan": (np.full(hs, np.nan, np.float32), np.full(ps, np.nan, np.float32)),
+        "inf": (np.full(hs, np.inf), np.full(ps, np.inf)),
+        "-inf": (np.full(hs, -np.inf), np.full(ps, -np.inf)),
+        "mixed_non_finite": (mixed, mixed[0:1].repeat(2, axis=0).repeat(19, axis=0)),
+        "huge": (np.full(hs, 3e38, np.float32), rng.choice([-1e300, 1e300], ps)),
+        "huge_random": (rng.uniform(-1e30, 1e30, hs), rng.uniform(-1e30, 1e30, ps)),
+        "tiny": (np.full(hs, 1e-38, np.float32), np.full(ps, 1e-38, np.float32)),
+        "uint8": (rng.integers(0, 256, hs, dtype=np.uint8), rng.integers(0, 2, ps, np.uint8)),
+        "bool": (rng.random(hs) < 0.5, rng.random(ps) < 0.5),
+    }
+
+
+def test_fuzz_any_map_decodes_to_a_well_formed_result():
+    from pafpose.presets import PRESETS
+
+    rng = np.random.default_rng(11)
+    settings = {preset.decode: name for name, preset in PRESETS.items()}  # distinct ones
+    settings[DecodeParams(smooth="none")] = "lowres_peaks"
+    settings[DecodeParams(max_peaks=3, merge_disjoint=True, attach_cells=2.0)] = "few_peaks"
+    shapes = [(H, W), (1, 1), (1, 500), (500, 1), (2, 3)]
+    for params, name in settings.items():
+        dec = Decoder(params)
+        for h, w in shapes:
+            for kind, (heat, paf) in _fuzz_maps(rng, h, w).items():
+                with np.errstate(all="ignore"):
+                    poses = dec(heat, paf)
+                where = f"{name} {kind} {h}x{w}"
+                kp, n = poses.keypoints, len(poses)
+                map_w, map_h = poses.map_size
+                assert kp.shape == (n, NUM_PARTS, 3) and kp.dtype == np.float32, where
+                assert poses.scores.shape == (n,) and np.isfinite(poses.scores).all(), where
+                assert np.isfinite(kp).all(), where
+                assert (kp[..., 0] >= 0).all() and (kp[..., 0] <= map_w - 1).all(), where
+                assert (kp[..., 1] >= 0).all() and (kp[..., 1] <= map_h - 1).all(), where
+                assert n <= params.max_peaks * len(LIMBS), where
+                peaks = dec.find_peaks(heat)
+                assert np.bincount(peaks.parts, minlength=19).max() <= params.max_peaks, where
+
+
+@pytest.mark.parametrize(
+    "heat, paf",
+    [
+        (np.zeros((19, H, W), np.complex64), np.zeros((38, H, W), np.float32)),
+        (np.zeros((19, H, W), object), np.zeros((38, H, W), np.float32)),
+        (np.full((19, H, W), "a"), np.zeros((38, H, W), np.float32)),
+        (np.zeros((19, H, W), np.float32), np.zeros((38, H, W), "datetime64[s]")),
+        (np.zeros((19, H * W), np.float32), np.zeros((38, H, W), np.float32)),
+        (np.zeros((1, 19, H, W), np.float32), np.zeros((38, H, W), np.float32)),
+        (np.zeros((H, W, 19), np.float32), np.zeros((H, W, 38), np.float32)),
+        (np.zeros((19, 1, 0), np.float32), np.zeros((38, 1, 0), np.float32)),
+        (np.float32(1.0), np.zeros((38, H, W), np.float32)),
+        ([[[0.0]]] * 19, [[[0.0]]] * 37),
+    ],
+    ids=["complex", "object", "str", "datetime", "2d", "4d", "hwc", "empty", "scalar", "lists"],
+)
+def test_fuzz_wrong_shapes_and_dtypes_raise_only_value_error(heat, paf):
+    with pytest.raises(ValueError, match="heatmaps|pafs"):
+        decode(heat, paf)
