@@ -186,8 +186,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"pafpose: error: 'pafpose serve' needs the serve extra ({exc.name} is missing): "
               "pip install 'pafpose[serve]'", file=sys.stderr)
         return 2
+    origins = tuple(o.strip().rstrip("/") for o in args.cors_origins.split(",") if o.strip())
     config = ServeConfig(max_body=int(args.max_body_mb * 1e6), max_pixels=args.max_pixels,
-                         workers=args.workers, queue=args.queue)
+                         workers=args.workers, queue=args.queue,
+                         request_timeout=args.request_timeout, keep_alive=args.timeout_keep_alive,
+                         max_connections=args.max_connections, cors_origins=origins)
     serve(_estimator(args), config, host=args.host, port=args.port, model_name=str(args.model),
           log_level=args.log_level)
     return 0
@@ -407,6 +410,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests that may wait for a worker; more get 503 (default: 4 x CPUs)")
     p.add_argument("--max-body-mb", type=_positive, default=20.0, metavar="MB",
                    help="refuse larger request bodies (default 20)")
+    p.add_argument("--max-connections", type=_count, default=32, metavar="N",
+                   help="connections open at once; requests beyond get 503 (default 32)")
+    p.add_argument("--request-timeout", type=_positive, default=60.0, metavar="S",
+                   help="close a connection whose request (headers and body) is not received "
+                        "within S seconds (default 60)")
+    p.add_argument("--timeout-keep-alive", type=_positive, default=5.0, metavar="S",
+                   help="close an idle kept-alive connection after S seconds (default 5)")
+    p.add_argument("--cors-origins", default="", metavar="URL,..",
+                   help="origins whose web pages may call the API, e.g. "
+                        "https://app.example.org, or * (default: none, CORS off)")
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"),
                    help="server log detail (default info)")

@@ -321,9 +321,131 @@ def test_full_queue_answers_503_with_retry_after(thin_pb, tmp_path):
         assert health["completed"] == statuses.count(200) + 1
 
 
+# ---- connection limits: timeouts, concurrent connections, one image per request, CORS ----
+
+ALLOWED_ORIGIN = "https://app.example.org"
+
+
+@pytest.fixture(scope="module")
+def strict_server(thin_pb, tmp_path_factory) -> Iterator[int]:
+    """A server with short timeouts, 2 connections at most and CORS for one origin."""
+    log = tmp_path_factory.mktemp("serve") / "strict.log"
+    with running_server(log, "--timeout-keep-alive", "1", "--request-timeout", "2",
+                        "--max-connections", "2", "--cors-origins", ALLOWED_ORIGIN) as port:
+        yield port
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "2 connections, requests received within 2 s, idle connections closed after 1 s, " \
+           f"CORS {ALLOWED_ORIGIN}" in text
+
+
+def _closed_after(sock: socket.socket, limit: float = 30) -> float:
+    """Seconds until the server closes the connection (reads and drops what it sends)."""
+    start = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - start
+
+
+def test_limits_idle_connections_are_closed(strict_server):
+    # a connection that never sends a request: closed by the request deadline (2 s)
+    with socket.create_connection(("127.0.0.1", strict_server)) as idle:
+        assert 1.5 < _closed_after(idle) < 20
+    # a kept-alive connection idle after a response: closed by the keep-alive timeout (1 s)
+    with socket.create_connection(("127.0.0.1", strict_server)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(30)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert 0.5 < _closed_after(sock) < 20
+
+
+def test_limits_slow_body_dribble_is_cut_off(strict_server):
+    jpeg = need(MEDIA / "messi5.jpg").read_bytes()
+    with socket.create_connection(("127.0.0.1", strict_server)) as sock:
+        sock.sendall(b"POST /v1/pose HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                     + f"Content-Length: {len(jpeg)}\r\n\r\n".encode())
+        start, sent = time.monotonic(), 0
+        try:
+            while sent < 200 and time.monotonic() - start < 30:  # 200 bytes, one per 0.1 s
+                sock.sendall(jpeg[sent : sent + 1])
+                sent += 1
+                time.sleep(0.1)
+                sock.setblocking(False)
+                try:
+                    if sock.recv(65536) == b"":
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    sock.setblocking(True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        # the deadline (2 s) cut the request off long before its body was sent
+        assert sent < 100, sent
+        assert _closed_after(sock, 5) < 5
+    assert request(strict_server, "GET", "/healthz")[0] == 200  # still serving
+
+
+def test_limits_connections_beyond_the_limit_get_503(strict_server):
+    with socket.create_connection(("127.0.0.1", strict_server)) as first:
+        first.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # incomplete: stays open
+        with socket.create_connection(("127.0.0.1", strict_server)) as second:
+            second.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(0.3)  # both accepted by the server
+            status, _, _ = request(strict_server, "GET", "/healthz", timeout=10)
+            assert status == 503
+    time.sleep(0.3)
+    assert request(strict_server, "GET", "/healthz", timeout=10)[0] == 200
+
+
+def test_limits_two_image_parts_give_400(server):
+    jpeg = need(MEDIA / "messi5.jpg").read_bytes()
+    boundary = "b0undary"
+    part = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"'
+            "\r\nContent-Type: image/jpeg\r\n\r\n").encode() + jpeg + b"\r\n"
+    body = part + part + f"--{boundary}--\r\n".encode()
+    status, headers, data = request(server, "POST", "/v1/pose", body,
+                                    {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert json.loads(data)["detail"] == "2 parts named 'image': send one image per request"
+
+
+def _preflight(port: int, origin: str) -> tuple[int, dict[str, str], bytes]:
+    return request(port, "OPTIONS", "/v1/pose", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+
+
+def test_limits_cors_off_by_default(server):
+    status, headers, _ = _preflight(server, ALLOWED_ORIGIN)
+    assert status == 405 and "access-control-allow-origin" not in headers
+    _, headers, _ = request(server, "GET", "/healthz", headers={"Origin": ALLOWED_ORIGIN})
+    assert "access-control-allow-origin" not in headers
+
+
+def test_limits_cors_for_the_given_origins_only(strict_server):
+    status, headers, _ = _preflight(strict_server, ALLOWED_ORIGIN)
+    assert status == 200 and headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "POST" in headers["access-control-allow-methods"]
+    _, headers, _ = request(strict_server, "GET", "/healthz", headers={"Origin": ALLOWED_ORIGIN})
+    assert headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    status, headers, _ = _preflight(strict_server, "https://evil.example.com")
+    assert status == 400 and "access-control-allow-origin" not in headers
+    _, headers, _ = request(strict_server, "GET", "/healthz",
+                            headers={"Origin": "https://evil.example.com"})
+    assert "access-control-allow-origin" not in headers
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--workers", "0"], "workers must be >= 1"),
     (["--max-body-mb", "0"], "expected a positive number"),
+    (["--request-timeout", "0"], "expected a positive number"),
+    (["--timeout-keep-alive", "nan"], "expected a positive number"),
+    (["--max-connections", "0"], "expected a positive integer"),
 ])
 def test_serve_bad_options_one_line_error(args, message):
     res = subprocess.run([sys.executable, "-m", "pafpose", "serve", *args],

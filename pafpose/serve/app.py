@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
@@ -26,6 +27,7 @@ from ..images import ImageError, decode_image
 from ..skeleton import COCO17_NAMES, DRAWN_LIMBS, PART_COLORS, PARTS
 from .limits import ServeConfig, image_bytes
 from .pool import QueueFull, WorkerPool
+from .protocol import deadline_protocol
 
 log = logging.getLogger("uvicorn.error")  # the server's own log
 
@@ -108,7 +110,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in (
-        (400, "Empty body or malformed multipart data"),
+        (400, "Empty body, malformed multipart data, or more than one 'image' part"),
         (413, "Body above the size limit, or image above the pixel limit"),
         (415, "The content is not a decodable image"),
         (422, "Missing multipart field 'image', or an invalid query parameter"),
@@ -138,9 +140,12 @@ def create_app(estimator: Any, config: ServeConfig | None = None, model_name: st
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         estimator.inference(np.zeros((368, 432, 3), np.uint8))  # warm up before serving
-        log.info("pafpose %s: %d workers, queue %d, bodies up to %.1f MB, images up to %.1f MP;"
-                 " demo page at /, API docs at /docs", model_name or "model", config.workers,
-                 config.queue, config.max_body / 1e6, config.max_pixels / 1e6)
+        log.info("pafpose %s: %d workers, queue %d, bodies up to %.1f MB, images up to %.1f MP,"
+                 " %d connections, requests received within %g s, idle connections closed"
+                 " after %g s, CORS %s; demo page at /, API docs at /docs",
+                 model_name or "model", config.workers, config.queue, config.max_body / 1e6,
+                 config.max_pixels / 1e6, config.max_connections, config.request_timeout,
+                 config.keep_alive, ", ".join(config.cors_origins) or "off")
         yield
         pool.shutdown()
 
@@ -152,6 +157,10 @@ def create_app(estimator: Any, config: ServeConfig | None = None, model_name: st
     )
     app.state.pool = pool
     app.state.config = config
+    if config.cors_origins:  # browsers on other origins may call the API only when asked for
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["*"],
+                           expose_headers=["Server-Timing", "X-People", "Retry-After"])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -236,5 +245,10 @@ def serve(
     """Serve the API with uvicorn until interrupted."""
     import uvicorn
 
+    config = config or ServeConfig()
     app = create_app(estimator, config, model_name)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    # uvicorn answers 503 when the open connections (the new one included) reach its limit
+    uvicorn.run(app, host=host, port=port, log_level=log_level,
+                http=deadline_protocol(config.request_timeout),
+                timeout_keep_alive=config.keep_alive,  # type: ignore[arg-type]
+                limit_concurrency=config.max_connections + 1)

@@ -9,11 +9,18 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from ..images import DEFAULT_MAX_PIXELS
 
 #: Default limit on a request body, in bytes.
 DEFAULT_MAX_BODY = 20_000_000
+#: Default seconds to receive a whole request (a 20 MB body at ~3 Mbit/s).
+DEFAULT_REQUEST_TIMEOUT = 60.0
+#: Default seconds an idle kept-alive connection stays open (uvicorn's default).
+DEFAULT_KEEP_ALIVE = 5.0
+#: Default connections open at once (each may buffer a body up to the body limit).
+DEFAULT_MAX_CONNECTIONS = 32
 
 
 def cpu_count() -> int:
@@ -32,6 +39,10 @@ class ServeConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int | None = None  # requests run at once; None: min(2, CPUs)
     queue: int | None = None  # requests waiting for a worker; None: 4 x CPUs
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # s to receive a request (headers, body)
+    keep_alive: float = DEFAULT_KEEP_ALIVE  # s an idle kept-alive connection stays open
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # open at once; requests beyond get 503
+    cors_origins: tuple[str, ...] = ()  # origins browsers may call from; () = no CORS
 
     def __post_init__(self) -> None:
         if self.workers is None:
@@ -42,6 +53,10 @@ class ServeConfig:
             raise ValueError("the body and pixel limits must be positive")
         if self.workers < 1 or self.queue < 0:
             raise ValueError("workers must be >= 1 and the queue >= 0")
+        if not (self.request_timeout > 0 and self.keep_alive > 0):
+            raise ValueError("the timeouts must be positive")
+        if self.max_connections < 1:
+            raise ValueError("max connections must be >= 1")
 
 
 def _too_large(size: int | str, limit: int) -> HTTPException:
@@ -57,11 +72,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(length) > limit:
             raise _too_large(length, limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(f"more than {limit}", limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(f"more than {limit}", limit)
+            chunks.append(chunk)
+    except ClientDisconnect:  # closed by the client or the request deadline: nobody to answer
+        raise HTTPException(400, "the client disconnected before the body was complete") from None
     return b"".join(chunks)
 
 
@@ -80,7 +98,11 @@ async def image_bytes(request: Request, limit: int) -> bytes:
         except Exception:  # any parse failure is the client's: a one-line 400
             raise HTTPException(400, "malformed multipart/form-data body") from None
         try:
-            upload = form.get("image")
+            uploads = form.getlist("image")
+            if len(uploads) > 1:
+                raise HTTPException(400, f"{len(uploads)} parts named 'image': send one image "
+                                         "per request")
+            upload = uploads[0] if uploads else None
             if upload is None:
                 raise HTTPException(422, "multipart field 'image' is missing")
             if not isinstance(upload, UploadFile):
