@@ -101,6 +101,16 @@ def _estimator(args: argparse.Namespace):
                          calibration=args.calibration)
 
 
+def _require(module: str, install: str) -> None:
+    """One-line error naming what to install when a module a command needs is missing."""
+    import importlib.util
+
+    from .train import MissingDependencyError
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(f"{module} is missing: pip install {install}")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Estimate poses on images and folders of images."""
     from .images import expand_inputs
@@ -139,6 +149,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """COCO keypoint AP of the estimator over a COCO annotation file and its images."""
     from .evaluate import evaluate_coco, write_results
 
+    _require("pycocotools", "'pycocotools>=2.0.7'")
     estimator = _estimator(args)
     result = evaluate_coco(estimator, args.coco_json, args.images, limit=args.limit)
     if args.results_json is not None:
@@ -184,7 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from .serve import ServeConfig, serve
     except ImportError as exc:
         print(f"pafpose: error: 'pafpose serve' needs the serve extra ({exc.name} is missing): "
-              "pip install 'pafpose[serve]'", file=sys.stderr)
+              "pip install '.[serve]' in the pafpose checkout", file=sys.stderr)
         return 2
     config = ServeConfig(max_body=int(args.max_body_mb * 1e6), max_pixels=args.max_pixels,
                          workers=args.workers, queue=args.queue)
