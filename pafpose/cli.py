@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,23 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .images import DEFAULT_MAX_PIXELS
+
+#: Signals that stop a run as Ctrl-C does: the work done is kept, the outputs are completed,
+#: and the exit status is 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+_received: list[int] = []
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    """Turn SIGTERM / SIGHUP (and SIGINT) into KeyboardInterrupt, remembering which came."""
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _interrupted_status() -> int:
+    """Exit status of a run stopped by a signal: 128 + its number (130 for Ctrl-C)."""
+    return 128 + (_received[0] if _received else signal.SIGINT)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -142,7 +160,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         bar.close()
         if args.json_output is not None:
             write_json(results_document(results, args.format), args.json_output, sys.stdout)
-    return 130 if interrupted else 1 if failed else 0
+    return _interrupted_status() if interrupted else 1 if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -155,7 +173,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.results_json is not None:
         write_results(result.results, args.results_json)
     print(result.summary())
-    return 130 if result.interrupted else 0
+    return _interrupted_status() if result.interrupted else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -168,7 +186,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result = run_bench(args.model, estimator=_estimator(args), images=images, runs=args.runs,
                        warmup=args.warmup)
     print(result.format())
-    return 130 if result.interrupted else 0
+    return _interrupted_status() if result.interrupted else 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -226,7 +244,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                                 workers=args.workers, display=window or False)
     except VideoInterrupted as exc:
         print(f"pafpose: interrupted; {exc.summary.describe()}", file=sys.stderr)
-        return 130
+        return _interrupted_status()
     if summary.warning:
         print(f"pafpose: warning: {summary.warning}", file=sys.stderr)
     print(summary.describe(), file=report)
@@ -253,10 +271,11 @@ def cmd_webcam(args: argparse.Namespace) -> int:
                                 json_output=args.json_output, tracker=tracker,
                                 workers=args.workers, display=window or False,
                                 max_frames=args.max_frames)
-    except VideoInterrupted as exc:
+    except VideoInterrupted as exc:  # Ctrl-C is the way to stop a camera: exit 0
         summary = exc.summary
     print(summary.describe(), file=report)
-    return 0
+    stopped_by = _received[0] if _received else signal.SIGINT
+    return 0 if stopped_by == signal.SIGINT else _interrupted_status()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -468,6 +487,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .models.fetch import FetchError
 
     args = build_parser().parse_args(argv)
+    _received.clear()
+    previous = {}
+    for signum in STOP_SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, _on_stop_signal)
+        except ValueError:  # not the main thread: signals stay as they are
+            break
     try:
         return args.func(args)
     except (FetchError, FileNotFoundError, KeyError, ValueError, OSError) as exc:
@@ -476,7 +502,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("pafpose: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted_status()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import MEDIA, need
+from .conftest import MEDIA, STOP_SIGNALS, need
 
 
 def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -129,16 +129,18 @@ def test_models_lists_cache_state():
     assert "mobilenet_thin" in res.stdout and "cached" in res.stdout
 
 
-def test_predict_interrupted_keeps_the_images_done(tmp_path):
-    """Ctrl-C during a folder: exit 130, and the JSON file holds every image finished."""
+@pytest.mark.parametrize("sig, status", STOP_SIGNALS)
+def test_predict_interrupted_keeps_the_images_done(tmp_path, sig, status):
+    """Ctrl-C, SIGTERM or SIGHUP during a folder: exit 128 + signal, and the JSON file holds
+    every image finished; no temporary file is left."""
     from .conftest import COCO_DEV, interrupt_when
 
     images = need(COCO_DEV / "images")
     drawn, out = tmp_path / "drawn", tmp_path / "poses.json"
-    status, stderr = interrupt_when(
+    code, stderr = interrupt_when(
         ["predict", images, "--preset", "accurate", "--image-output", drawn, "--json-output", out],
-        ready=lambda: len(list(drawn.glob("*.png"))) >= 2)
-    assert status == 130, stderr
+        ready=lambda: len(list(drawn.glob("*.png"))) >= 2, sig=sig)
+    assert code == status, stderr
     assert "Traceback" not in stderr
     done = json.loads(out.read_text())
     total = len(list(images.iterdir()))
@@ -148,6 +150,7 @@ def test_predict_interrupted_keeps_the_images_done(tmp_path):
     listed, pictures = {Path(d["image"]).stem for d in done}, {p.stem for p in drawn.glob("*.png")}
     assert listed <= pictures and len(pictures - listed) <= 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn", "poses.json"]
+    assert not [p for p in drawn.iterdir() if p.name.startswith(".")]
 
 
 def test_numba_cache_goes_under_pafpose_home(tmp_path):

@@ -22,7 +22,7 @@ from pafpose.video import (
     process_video,
 )
 
-from .conftest import MEDIA, interrupt_when, need
+from .conftest import MEDIA, STOP_SIGNALS, interrupt_when, need
 
 
 def run(*args: object, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -213,7 +213,8 @@ def test_cli_broken_frame_midway_keeps_the_frames_done(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "out.jsonl", "out.mp4"]
 
 
-def test_cli_interrupted_run_leaves_valid_complete_files(tmp_path):
+@pytest.mark.parametrize("sig, status", STOP_SIGNALS)
+def test_cli_interrupted_run_leaves_valid_complete_files(tmp_path, sig, status):
     video = need(MEDIA / "vtest.avi")
     out, lines = tmp_path / "out.mp4", tmp_path / "out.jsonl"
 
@@ -221,9 +222,9 @@ def test_cli_interrupted_run_leaves_valid_complete_files(tmp_path):
         partial = list(tmp_path.glob(".out.*.part.jsonl"))
         return bool(partial) and partial[0].read_text().count("\n") >= 4
 
-    status, stderr = interrupt_when(
-        ["video", video, "--output", out, "--json-output", lines, "--track"], ready)
-    assert status == 130, stderr
+    code, stderr = interrupt_when(
+        ["video", video, "--output", out, "--json-output", lines, "--track"], ready, sig=sig)
+    assert code == status, stderr
     assert "Traceback" not in stderr
     assert "pafpose: interrupted;" in stderr
     records = read_lines(lines)
