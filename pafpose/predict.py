@@ -58,9 +58,8 @@ def collect_inputs(items: Iterable[str | Path]) -> tuple[list[Input], list[str]]
         skipped = []
         if others:
             kinds = sorted({p.suffix.lower() or "no suffix" for p in others})
-            skipped.append(f"{len(others)} file{'s' * (len(others) > 1)} that "
-                           f"{'are' if len(others) > 1 else 'is'} not an image "
-                           f"({', '.join(kinds)})")
+            what = "files that are not images" if len(others) > 1 else "file that is not an image"
+            skipped.append(f"{len(others)} {what} ({', '.join(kinds)})")
         if folders:
             skipped.append(f"{len(folders)} subfolder{'s' * (len(folders) > 1)} (folders are "
                            "not searched recursively)")

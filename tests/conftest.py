@@ -49,6 +49,26 @@ def astronaut():
     return data.astronaut()[:, :, ::-1].copy()
 
 
+@pytest.fixture
+def media_server():
+    """A real HTTP server on loopback serving the shared media folder; yields its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    need(MEDIA)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(MEDIA))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def interrupt_when(args: list[str], ready, timeout: float = 300,
                    sig: int | None = None) -> tuple[int, str]:
     """Run `python -m pafpose ARGS`, wait until `ready()` is true, send `sig` (default SIGINT,

@@ -296,26 +296,6 @@ def test_cli_webcam_headless_with_a_video_as_camera(tmp_path):
     assert abs(decoded - (times[-1] * 10 + 1)) <= 2
 
 
-@pytest.fixture
-def media_server():
-    """A real HTTP server on loopback serving the shared media folder; yields its base URL."""
-    import functools
-    import http.server
-    import threading
-
-    need(MEDIA)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(MEDIA))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_cli_video_from_a_stream_url(media_server, tmp_path):
     need(MEDIA / "vtest.avi")
     out, lines = tmp_path / "url.mp4", tmp_path / "url.jsonl"
