@@ -240,7 +240,7 @@ def test_cli_interrupted_run_leaves_valid_complete_files(tmp_path, sig, status):
     (["video", "{media}/messi5.jpg"], "is an image"),
     (["video", "{media}/vtest.avi", "--start", "900"], "beyond its 795 frames"),
     (["video", "{media}/vtest.avi", "--output", "{tmp}/out.gif"], "unknown video type '.gif'"),
-    (["video", "{media}/vtest.avi", "--every", "0"], "every must be >= 1"),
+    (["video", "{media}/vtest.avi", "--start", "10", "--end", "5"], "end (5) must be after"),
     (["webcam", "--camera", "99"], "cannot open camera 99"),
 ])
 def test_cli_bad_input_one_line_error_and_no_files(tmp_path, args, message):
