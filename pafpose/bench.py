@@ -24,7 +24,8 @@ from .runtime import CpuFeatures, cpu_features, int8_advice
 
 #: The stages timed, in pipeline order ("total" = image in memory -> people, without "read").
 STAGES: tuple[str, ...] = ("read", "preprocess", "network", "decode", "total")
-#: Images used when none are given: the project's shared data folder beside the repository.
+#: Images used when none are given: the project's shared data folder beside the repository
+#: (else ../shared/data from the working folder, see default_images).
 _SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_IMAGE_COUNT = 8
 
@@ -99,12 +100,17 @@ class BenchResult:
 
 
 def default_images(count: int = DEFAULT_IMAGE_COUNT) -> list[Path]:
-    """Real photos for benchmarking: the shared media and COCO dev images, when present."""
-    found: list[Path] = []
-    for folder in (_SHARED / "media", _SHARED / "coco-dev" / "images"):
-        if folder.is_dir():
-            found += sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return found[:count]
+    """Real photos for benchmarking: the shared media and COCO dev images, when present beside
+    the sources (a checkout) or at ../shared/data from the working folder (an installed copy
+    run from the checkout, as the README does)."""
+    for shared in dict.fromkeys((_SHARED, Path("..") / "shared" / "data")):
+        found: list[Path] = []
+        for folder in (shared / "media", shared / "coco-dev" / "images"):
+            if folder.is_dir():
+                found += sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if found:
+            return found[:count]
+    return []
 
 
 def bench_images(images: Sequence[str | Path] | None = None) -> list[Path]:

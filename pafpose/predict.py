@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,15 +19,127 @@ import numpy as np
 from .draw import draw_humans, maps_figure
 from .estimator import PoseEstimator
 from .human import Human, openpose_json
-from .images import ImageError, read_image
+from .images import IMAGE_SUFFIXES, ImageError, decode_image, read_image
 from .models.fetch import atomic_path
+
+#: An image fetched from an http(s) URL may be at most this large (the server's default
+#: request body limit), and must arrive within this many seconds.
+MAX_URL_BYTES = 20_000_000
+URL_TIMEOUT = 30.0
+_URL_SCHEMES = ("http://", "https://")
+
+#: An input: an image file, or an http(s) URL (kept as text).
+Input = Path | str
+
+
+def is_url(item: object) -> bool:
+    """Whether an input is an http(s) URL."""
+    return isinstance(item, str) and item.lower().startswith(_URL_SCHEMES)
+
+
+def collect_inputs(items: Iterable[str | Path]) -> tuple[list[Input], list[str]]:
+    """Files as given, folders expanded to their images (name order, not recursing into
+    subfolders), http(s) URLs kept; with one note per folder on what it skipped."""
+    inputs: list[Input] = []
+    notes: list[str] = []
+    for item in items:
+        if is_url(str(item)):
+            inputs.append(str(item))
+            continue
+        path = Path(item)
+        if not path.is_dir():
+            inputs.append(path)
+            continue
+        entries = sorted(path.iterdir())
+        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()]
+        others = [p for p in entries if p not in images and not p.is_dir()]
+        folders = [p for p in entries if p.is_dir()]
+        inputs += images
+        skipped = []
+        if others:
+            kinds = sorted({p.suffix.lower() or "no suffix" for p in others})
+            what = "files that are not images" if len(others) > 1 else "file that is not an image"
+            skipped.append(f"{len(others)} {what} ({', '.join(kinds)})")
+        if folders:
+            skipped.append(f"{len(folders)} subfolder{'s' * (len(folders) > 1)} (folders are "
+                           "not searched recursively)")
+        if skipped:
+            notes.append(f"{path}: skipped {' and '.join(skipped)}")
+    return inputs, notes
+
+
+def _stem(item: Input) -> str:
+    if is_url(item):
+        return Path(urllib.parse.urlparse(str(item)).path).stem or "image"
+    return Path(item).stem
+
+
+def output_stems(inputs: Iterable[Input]) -> list[str]:
+    """Names (without suffix) of the pictures written for each input: its file stem, with
+    `_2`, `_3`, ... added when an earlier input of the run took it (a.jpg and a.png)."""
+    used: set[str] = set()
+    stems = []
+    for item in inputs:
+        stem = name = _stem(item)
+        n = 2
+        while name in used:
+            name, n = f"{stem}_{n}", n + 1
+        used.add(name)
+        stems.append(name)
+    return stems
+
+
+def fetch_image(url: str, max_pixels: int, max_bytes: int = MAX_URL_BYTES,
+                timeout: float = URL_TIMEOUT) -> np.ndarray:
+    """Download an image from an http(s) URL, bounded in bytes, time and pixels; ImageError."""
+    deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url, headers={"User-Agent": "pafpose"})
+    chunks, size = [], 0
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                size = int(declared)
+            while size <= max_bytes and (chunk := response.read(1 << 16)):
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    raise ImageError(f"cannot fetch: no complete answer within {timeout:g} s")
+    except urllib.error.HTTPError as exc:
+        raise ImageError(f"cannot fetch: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise ImageError(f"cannot fetch: {exc.reason}") from None
+    except (TimeoutError, OSError, ValueError) as exc:
+        raise ImageError(f"cannot fetch: {exc}") from None
+    if size > max_bytes:
+        raise ImageError(f"larger than the download limit of {max_bytes / 1e6:g} MB")
+    data = b"".join(chunks)
+    if not data:
+        raise ImageError("cannot fetch: empty answer")
+    return decode_image(data, max_pixels)
+
+
+def check_writable(path: Path, folder: bool = False) -> None:
+    """Fail now (OSError, one line) unless `path` can be written: a folder that is (or can be
+    made) writable, or a file whose folder is; before any work is done."""
+    target = path if folder else path.parent
+    if not folder and path.is_dir():
+        raise OSError(f"{path}: is a folder, not a file")
+    if target.exists() and not target.is_dir():
+        raise OSError(f"{target}: is a file, not a folder")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"{target}: cannot create this folder ({exc.strerror})") from None
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise OSError(f"{target}: folder is not writable")
 
 
 @dataclass
 class FileResult:
     """The outcome for one input file: people found, or an error message."""
 
-    path: Path
+    path: Input
     humans: list[Human] = field(default_factory=list)
     image_size: tuple[int, int] = (0, 0)
     error: str | None = None
@@ -37,31 +154,39 @@ def write_image(path: Path, image: np.ndarray) -> None:
         tmp.write_bytes(encoded.tobytes())
 
 
-def coco_image_id(path: Path) -> int | str:
+def coco_image_id(path: Input) -> int | str:
     """COCO image id of a file: its numeric stem (000000000139.jpg -> 139), else its name."""
+    if is_url(path):
+        path = Path(urllib.parse.urlparse(str(path)).path)
+    path = Path(path)
     return int(path.stem) if path.stem.isdigit() else path.name
 
 
 def predict_files(
     estimator: PoseEstimator,
-    paths: Iterable[Path],
+    paths: Iterable[Input],
     image_output: Path | None = None,
     maps_output: Path | None = None,
     upsample: float | None = None,
 ) -> Iterator[FileResult]:
-    """Estimate poses on each file; write annotated images / maps figures; yield the results."""
-    for path in paths:
+    """Estimate poses on each file or http(s) URL; write annotated images (STEM.png) / maps
+    figures (STEM_maps.png, stems from :func:`output_stems`); yield the results."""
+    paths = list(paths)
+    for path, stem in zip(paths, output_stems(paths), strict=True):
         try:
-            image = read_image(path, estimator.max_pixels)
+            if is_url(path):
+                image = fetch_image(str(path), estimator.max_pixels)
+            else:
+                image = read_image(path, estimator.max_pixels)
             humans = estimator.inference(image, upsample_size=upsample)
         except ImageError as exc:
             yield FileResult(path, error=str(exc))
             continue
         if image_output is not None:
-            write_image(image_output / f"{path.stem}.png", draw_humans(image, humans))
+            write_image(image_output / f"{stem}.png", draw_humans(image, humans))
         if maps_output is not None and estimator.heatmaps is not None:
             figure = maps_figure(image, humans, estimator.heatmaps, estimator.pafs)
-            write_image(maps_output / f"{path.stem}_maps.png", figure)
+            write_image(maps_output / f"{stem}_maps.png", figure)
         yield FileResult(path, humans, (image.shape[1], image.shape[0]))
 
 

@@ -57,7 +57,8 @@ def pick_backend(backend: str = "auto") -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
     if backend == "openvino" and not _openvino_installed():
-        raise ValueError(f"backend {backend!r} is not installed (pip install 'pafpose[{backend}]')")
+        raise ValueError(f"backend {backend!r} is not installed "
+                         f"(pip install '.[{backend}]' in the pafpose checkout)")
     return backend
 
 

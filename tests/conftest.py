@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+
+#: The signals that stop a run as Ctrl-C does, with their exit status (128 + number).
+STOP_SIGNALS = [pytest.param(signal.SIGINT, 130, id="SIGINT"),
+                pytest.param(signal.SIGTERM, 143, id="SIGTERM"),
+                pytest.param(signal.SIGHUP, 129, id="SIGHUP")]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -43,9 +49,30 @@ def astronaut():
     return data.astronaut()[:, :, ::-1].copy()
 
 
-def interrupt_when(args: list[str], ready, timeout: float = 300) -> tuple[int, str]:
-    """Run `python -m pafpose ARGS`, wait until `ready()` is true, press Ctrl-C (SIGINT);
-    return the exit status and stderr. Fails if the run ends before it is ready."""
+@pytest.fixture
+def media_server():
+    """A real HTTP server on loopback serving the shared media folder; yields its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    need(MEDIA)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(MEDIA))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def interrupt_when(args: list[str], ready, timeout: float = 300,
+                   sig: int | None = None) -> tuple[int, str]:
+    """Run `python -m pafpose ARGS`, wait until `ready()` is true, send `sig` (default SIGINT,
+    as Ctrl-C); return the exit status and stderr. Fails if the run ends before it is ready."""
     import signal
     import subprocess
     import sys
@@ -59,7 +86,7 @@ def interrupt_when(args: list[str], ready, timeout: float = 300) -> tuple[int, s
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "not ready in time"
             time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT if sig is None else sig)
         _, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()

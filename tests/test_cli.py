@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import MEDIA, need
+from .conftest import MEDIA, STOP_SIGNALS, need
 
 
 def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -129,16 +129,18 @@ def test_models_lists_cache_state():
     assert "mobilenet_thin" in res.stdout and "cached" in res.stdout
 
 
-def test_predict_interrupted_keeps_the_images_done(tmp_path):
-    """Ctrl-C during a folder: exit 130, and the JSON file holds every image finished."""
+@pytest.mark.parametrize("sig, status", STOP_SIGNALS)
+def test_predict_interrupted_keeps_the_images_done(tmp_path, sig, status):
+    """Ctrl-C, SIGTERM or SIGHUP during a folder: exit 128 + signal, and the JSON file holds
+    every image finished; no temporary file is left."""
     from .conftest import COCO_DEV, interrupt_when
 
     images = need(COCO_DEV / "images")
     drawn, out = tmp_path / "drawn", tmp_path / "poses.json"
-    status, stderr = interrupt_when(
+    code, stderr = interrupt_when(
         ["predict", images, "--preset", "accurate", "--image-output", drawn, "--json-output", out],
-        ready=lambda: len(list(drawn.glob("*.png"))) >= 2)
-    assert status == 130, stderr
+        ready=lambda: len(list(drawn.glob("*.png"))) >= 2, sig=sig)
+    assert code == status, stderr
     assert "Traceback" not in stderr
     done = json.loads(out.read_text())
     total = len(list(images.iterdir()))
@@ -148,3 +150,124 @@ def test_predict_interrupted_keeps_the_images_done(tmp_path):
     listed, pictures = {Path(d["image"]).stem for d in done}, {p.stem for p in drawn.glob("*.png")}
     assert listed <= pictures and len(pictures - listed) <= 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn", "poses.json"]
+    assert not [p for p in drawn.iterdir() if p.name.startswith(".")]
+
+
+def test_numba_cache_goes_under_pafpose_home(tmp_path):
+    """numba's cache files land in $PAFPOSE_HOME/numba, none beside the package's sources."""
+    import os
+
+    import pafpose
+
+    package = Path(pafpose.__file__).parent
+    before = set(package.rglob("*.nbi")) | set(package.rglob("*.nbc"))
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PAFPOSE_HOME"] = str(tmp_path)
+    code = ("import importlib; import numpy as np\n"
+            "decode = importlib.import_module(\"pafpose.decode\")\n"
+            "order = decode._argsort_desc(np.array([0.2, 0.9, 0.5]), 3)\n"
+            "assert list(order) == [1, 2, 0], order\n"
+            "import numba; print(numba.config.CACHE_DIR)")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(tmp_path / "numba")
+    assert {p.suffix for p in (tmp_path / "numba").rglob("*")} >= {".nbi", ".nbc"}
+    assert set(package.rglob("*.nbi")) | set(package.rglob("*.nbc")) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["predict", "x.jpg", "--max-pixels", "0"], "--max-pixels: expected a pixel count from 1"),
+    (["predict", "x.jpg", "--max-pixels", "-5"], "--max-pixels: expected a pixel count from 1"),
+    (["predict", "x.jpg", "--threads", str(10**12)], "--threads: expected a thread count"),
+    (["predict", "x.jpg", "--threads", "0"], "--threads: expected a thread count"),
+    (["video", "x.avi", "--every", "0"], "--every: expected a frame count"),
+    (["video", "x.avi", "--workers", str(10**12)], "--workers: expected a worker count"),
+    (["video", "x.avi", "--start", "-1"], "--start: expected a frame number"),
+    (["webcam", "--max-frames", "0"], "--max-frames: expected a frame count"),
+    (["eval", "--coco-json", "a", "--images", "b", "--limit", "-1"], "--limit: expected"),
+    (["serve", "--port", "65536"], "--port: expected a port from 0 to 65535, got '65536'"),
+    (["serve", "--port", "-1"], "--port: expected a port from 0 to 65535"),
+])
+def test_absurd_option_values_refused_in_one_line(args, message):
+    res = run(*args, timeout=60)
+    assert res.returncode == 2
+    assert message in res.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in res.stderr
+
+
+def test_serve_port_in_use_is_one_line():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = run("serve", "--port", port, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"pafpose: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another server uses it; pick another --port)"]
+
+
+@pytest.mark.parametrize("option, target, message", [
+    ("--image-output", "afile", "afile: is a file, not a folder"),
+    ("--json-output", "afile/poses.json", "afile: is a file, not a folder"),
+    ("--json-output", "afile/deeper/poses.json", "cannot create this folder"),
+    ("--json-output", "adir", "adir: is a folder, not a file"),
+    ("--show-maps", "afile/maps", "cannot create this folder"),
+])
+def test_unwritable_outputs_refused_before_the_work(tmp_path, option, target, message):
+    image = need(MEDIA / "messi5.jpg")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    res = run("predict", image, option, tmp_path / target, timeout=120)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pafpose: error: ") and message in lines[0]
+    assert res.stdout == ""  # no image was processed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+
+
+def test_same_names_get_suffixes_and_skipped_files_are_reported(tmp_path, astronaut):
+    small = cv2.resize(astronaut, (128, 128))
+    cam1, cam2, out = tmp_path / "cam1", tmp_path / "cam2", tmp_path / "out"
+    (cam1 / "sub").mkdir(parents=True)
+    cam2.mkdir()
+    for path in (cam1 / "a.jpg", cam1 / "a.png", cam2 / "a.jpg"):
+        cv2.imwrite(str(path), small)
+    (cam1 / "notes.txt").write_text("x")
+    (cam1 / "meta.json").write_text("{}")
+    res = run("predict", cam1, cam2, "--image-output", out, "--json-output", tmp_path / "r.json")
+    assert res.returncode == 0, res.stderr
+    assert [line for line in res.stderr.splitlines() if line.startswith("pafpose")] == [
+        f"pafpose: {cam1}: skipped 2 files that are not images (.json, .txt) and 1 subfolder "
+        "(folders are not searched recursively)"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a_2.png", "a_3.png"]
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [d["image"] for d in doc] == [str(cam1 / "a.jpg"), str(cam1 / "a.png"),
+                                         str(cam2 / "a.jpg")]
+
+
+def test_predict_fetches_an_http_url(media_server, tmp_path):
+    need(MEDIA / "messi5.jpg")
+    url = f"{media_server}/messi5.jpg"
+    res = run("predict", url, f"{media_server}/missing.jpg", "--image-output", tmp_path,
+              "--json-output", "-")
+    assert res.returncode == 1
+    assert [line for line in res.stderr.splitlines() if line.startswith("pafpose")] == [
+        f"pafpose: {media_server}/missing.jpg: cannot fetch: HTTP 404 File not found"]
+    doc = json.loads(res.stdout)
+    assert [d["image"] for d in doc] == [url] and len(doc[0]["people"]) >= 3
+    assert [p.name for p in tmp_path.iterdir()] == ["messi5.png"]
+
+
+def test_url_download_is_bounded(media_server):
+    from pafpose.images import ImageError
+    from pafpose.predict import fetch_image
+
+    need(MEDIA / "messi5.jpg")
+    with pytest.raises(ImageError, match="larger than the download limit of 0.01 MB"):
+        fetch_image(f"{media_server}/messi5.jpg", max_pixels=10**8, max_bytes=10_000)
+    with pytest.raises(ImageError, match="above the pixel limit"):
+        fetch_image(f"{media_server}/messi5.jpg", max_pixels=1000)

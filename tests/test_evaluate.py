@@ -145,7 +145,9 @@ def test_eval_cli_bad_input_one_line(tmp_path, args, message):
     assert not out.exists()
 
 
-def test_eval_cli_ctrl_c_keeps_what_was_finished(thin_pb, tmp_path):
+@pytest.mark.parametrize("sig, status", [pytest.param(signal.SIGINT, 130, id="SIGINT"),
+                                         pytest.param(signal.SIGTERM, 143, id="SIGTERM")])
+def test_eval_cli_ctrl_c_keeps_what_was_finished(thin_pb, tmp_path, sig, status):
     need(COCO_JSON)
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
@@ -155,14 +157,15 @@ def test_eval_cli_ctrl_c_keeps_what_was_finished(thin_pb, tmp_path):
     seen = ""
     while " 2/84 " not in seen and proc.poll() is None:  # the bar has counted two images
         seen += proc.stderr.read(1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 130
+    assert proc.returncode == status
     assert "interrupted: scored on" in stdout and stdout.startswith("AP ")
     done = int(stdout.split("scored on ")[1].split()[0])
     assert 2 <= done < 84
     results = json.loads(out.read_text())
     assert {r["image_id"] for r in results} <= set(_first_ids(done))
+    assert [p.name for p in tmp_path.iterdir()] == ["partial.json"]
 
 
 def test_predict_cli_scales_and_flip(tmp_path):

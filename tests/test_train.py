@@ -73,7 +73,7 @@ def test_import_and_cli_do_not_need_torch() -> None:
                           timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        "pafpose: error: training needs PyTorch: pip install 'pafpose[train]' "
+        "pafpose: error: training needs PyTorch: pip install '.[train]' in the pafpose checkout "
         "(see DEVELOPERS.md)"]
 
 

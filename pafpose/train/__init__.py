@@ -1,6 +1,7 @@
 """Training in PyTorch: the seed's networks, COCO targets, loss, loop, DDP and ONNX export.
 
-PyTorch is an optional extra (`pip install 'pafpose[train]'`); `import pafpose` never needs it.
+PyTorch is an optional extra (`pip install '.[train]'` in the checkout); `import pafpose`
+never needs it.
 """
 
 from __future__ import annotations
@@ -16,5 +17,6 @@ def require_torch() -> None:
         import torch  # noqa: F401
     except ImportError:
         raise MissingDependencyError(
-            "training needs PyTorch: pip install 'pafpose[train]' (see DEVELOPERS.md)"
+            "training needs PyTorch: pip install '.[train]' in the pafpose checkout "
+            "(see DEVELOPERS.md)"
         ) from None
