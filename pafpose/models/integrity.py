@@ -2,7 +2,9 @@
 
 Each cached file `x` may have a small record `.x.sha256` (JSON: sha256, size, mtime_ns, and
 whether pafpose wrote the file itself). A file is re-hashed only when its size or mtime differ
-from the record, so checking a multi-MB model costs one `stat` on most runs.
+from the record, so checking a multi-MB model costs one `stat` on most runs. As in git's
+"racily clean" rule, a file modified less than RACY_NS before its record was written is re-hashed
+anyway (file times are coarse: a change right after the record could keep size and mtime).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ _FETCH_DIR = re.compile(r"^\.fetch-(\d+)-")
 #: counts as left over.
 STALE_AGE_NAMELESS = 3600.0
 STALE_AGE_LIVE_PID = 24 * 3600.0
+#: A record trusts size + mtime only for files last modified this long before it was written.
+RACY_NS = 2_000_000_000
 
 
 class ModelFileError(ValueError):
@@ -68,7 +72,7 @@ def write_record(path: Path, sha256: str, built: bool = True,
 
     st = path.stat()
     record = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "built": built,
-              "meta": meta or {}}
+              "meta": meta or {}, "recorded_ns": time.time_ns()}
     try:
         with atomic_path(_record_path(path)) as tmp:
             tmp.write_text(json.dumps(record))
@@ -77,8 +81,10 @@ def write_record(path: Path, sha256: str, built: bool = True,
 
 
 def _stat_matches(path: Path, record: dict) -> bool:
+    """True when size and mtime are the recorded ones and the record is not racy."""
     st = path.stat()
-    return record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns
+    settled = int(record.get("recorded_ns") or 0) - st.st_mtime_ns >= RACY_NS
+    return settled and record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns
 
 
 def current_sha256(path: Path) -> str:
