@@ -18,7 +18,7 @@ import pytest
 
 from pafpose import PoseEstimator
 from pafpose.models import integrity, resolve
-from pafpose.models.fetch import cached_source_path
+from pafpose.models.fetch import cache_state, cached_source_path
 from pafpose.models.integrity import ModelFileError
 from pafpose.models.registry import MODELS
 from pafpose.models.tfproto import GraphDefError
@@ -95,10 +95,22 @@ def test_leftover_conversion_temporaries_are_removed(home: Path) -> None:
     folder = cached_source_path(MODELS["mobilenet_thin"]).parent
     killed = folder / f".graph_opt.onnx.{int(dead.stdout)}.89abcdef.part"
     killed.write_bytes(b"half a model")
+    int8 = folder / f".int8-{int(dead.stdout)}-x7y8z9"  # staging folder of a killed INT8 build
+    int8.mkdir()
+    (int8 / "model.int8.onnx").write_bytes(b"partial")
     mine = folder / f".graph_opt.onnx.{os.getpid()}.01234567.part"  # a running conversion
     mine.write_bytes(b"")
     resolve.resolve_model("mobilenet_thin", progress=False)
-    assert not killed.exists() and mine.exists()
+    assert not killed.exists() and not int8.exists() and mine.exists()
+
+
+def test_models_listing_says_when_the_cached_graph_is_damaged(home: Path) -> None:
+    spec = MODELS["mobilenet_thin"]
+    assert cache_state(spec) == "cached"
+    _damage(cached_source_path(spec))
+    assert cache_state(spec) == "damaged"
+    cached_source_path(spec).unlink()
+    assert cache_state(spec) == "not cached"
 
 
 def test_record_check_costs_a_stat_and_sees_changes(tmp_path: Path) -> None:

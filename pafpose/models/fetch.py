@@ -55,6 +55,14 @@ def is_cached(name: str) -> bool:
     return cached_source_path(get_spec(name)).is_file()
 
 
+def cache_state(spec: ModelSpec) -> str:
+    """"cached", "not cached" or "damaged" (fetched again on next use) for a named model."""
+    path = cached_source_path(spec)
+    if not path.is_file():
+        return "not cached"
+    return "cached" if source_problem(path, spec) is None else "damaged"
+
+
 def source_problem(path: Path, spec: ModelSpec) -> str | None:
     """None when a cached source graph has the published size and sha256, else what is wrong.
 

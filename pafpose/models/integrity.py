@@ -22,9 +22,9 @@ from pathlib import Path
 log = logging.getLogger("pafpose.models")
 
 #: Temporary names of `atomic_path` (`.NAME.PID.TOKEN.part`, older: `.NAME.TOKEN.part`) and of
-#: a download's staging folder (`.fetch-PID-*`).
+#: the staging folders of a download (`.fetch-PID-*`) and of an INT8 build (`.int8-PID-*`).
 _PART = re.compile(r"^\..+?(?:\.(\d+))?\.[0-9a-f]{8}\.part$")
-_FETCH_DIR = re.compile(r"^\.fetch-(\d+)-")
+_FETCH_DIR = re.compile(r"^\.(?:fetch|int8)-(\d+)-")
 #: Age after which a temporary file whose owner is unknown (or whose PID may have been reused)
 #: counts as left over.
 STALE_AGE_NAMELESS = 3600.0
