@@ -223,7 +223,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """List the named models and their cache state, or fetch one."""
-    from .models.fetch import cache_dir, cached_source_path, fetch_source
+    from .models.fetch import cache_dir, cache_state, fetch_source
     from .models.registry import MODELS, get_spec
 
     if args.action == "fetch":
@@ -234,7 +234,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     home, cache = str(Path.home()), str(cache_dir())
     print("cache:", "~" + cache[len(home):] if cache.startswith(home + "/") else cache)
     for spec in MODELS.values():
-        state = "cached" if cached_source_path(spec).is_file() else "not cached"
+        state = cache_state(spec)
         print(f"{spec.name:16s} {state:11s} {spec.description} [{spec.license}]")
     return 0
 

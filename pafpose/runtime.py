@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import onnx
 import onnxruntime as ort
+
+from .models.integrity import ModelFileError
 
 #: Backend names accepted by `create_runtime` ("auto" picks among the installed ones).
 BACKENDS: tuple[str, ...] = ("onnxruntime", "openvino")
@@ -114,6 +117,35 @@ def int8_advice(features: CpuFeatures | None = None) -> str:
     return "int8 not recommended: no AVX2/VNNI/AMX int8 instructions detected"
 
 
+def _gist(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:200]
+
+
+def check_onnx_file(path: str | Path) -> None:
+    """Raise ModelFileError naming the file unless it parses as an ONNX model with a graph."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise ModelFileError(f"model file {p}: {exc.strerror}") from None
+    if size == 0:
+        raise ModelFileError(f"model file {p} is empty, not an ONNX model")
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ModelFileError(
+            f"model file {p} is not a valid ONNX model (corrupt or truncated: {_gist(exc)})"
+        ) from None
+    if not model.graph.node or not model.graph.input or not model.graph.output:
+        raise ModelFileError(f"model file {p} is not a valid ONNX model (no graph in it)")
+
+
+def _unloadable(path: str | Path, backend: str, exc: BaseException) -> ModelFileError:
+    return ModelFileError(f"model file {path} cannot be loaded by {backend} (damaged or not a "
+                          f"pose network: {_gist(exc)})")
+
+
 class Backend(Protocol):
     """What the estimator needs from a backend."""
 
@@ -157,7 +189,11 @@ class OrtRuntime:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=wanted)
+        check_onnx_file(onnx_path)
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=wanted)
+        except Exception as exc:  # onnxruntime's own error classes derive from Exception
+            raise _unloadable(onnx_path, "onnxruntime", exc) from None
         self.providers: list[str] = self.session.get_providers()
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
@@ -181,13 +217,17 @@ class OpenVinoRuntime:
 
         self.threads: int = threads or default_threads()
         core = ov.Core()
-        model = core.read_model(str(onnx_path))
-        self.nhwc: bool = model.inputs[0].get_partial_shape()[-1] == 3
+        check_onnx_file(onnx_path)  # else OpenVINO tries every frontend, noisily
         # No thread pinning: with pinning, two models of fewer threads than CPUs (the video
         # runner's --workers) would both pin to the first cores and share them.
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
                   "ENABLE_CPU_PINNING": False}
-        self.compiled = core.compile_model(model, "CPU", config)
+        try:
+            model = core.read_model(str(onnx_path))
+            self.nhwc: bool = model.inputs[0].get_partial_shape()[-1] == 3
+            self.compiled = core.compile_model(model, "CPU", config)
+        except (RuntimeError, IndexError) as exc:
+            raise _unloadable(onnx_path, "OpenVINO", exc) from None
         self._local = threading.local()
 
     def run(self, batch: np.ndarray) -> np.ndarray:

@@ -172,3 +172,76 @@ def test_atomic_path_results_have_the_umask_permissions(tmp_path, umask):
         os.umask(old)
     assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o666 & ~umask
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def _downloads(index) -> int:
+    return sum(hit.startswith("/files/") for hit in index.hits)
+
+
+def test_damaged_or_truncated_cached_graph_is_fetched_again(index, caplog):
+    path = fetch.fetch_source(SPEC, progress=False)
+    assert fetch.fetch_source(SPEC, progress=False) == path and _downloads(index) == 1
+    damaged = bytearray(PAYLOAD)
+    damaged[100] ^= 0xFF  # same size: only the sha256 can tell
+    for payload, why in ((bytes(damaged), "is damaged"), (PAYLOAD[:1000], "truncated")):
+        before = _downloads(index)
+        path.write_bytes(payload)
+        caplog.clear()
+        assert fetch.fetch_source(SPEC, progress=False) == path
+        assert path.read_bytes() == PAYLOAD
+        assert _downloads(index) == before + 1
+        lines = [r.getMessage() for r in caplog.records]
+        assert len(lines) == 1 and why in lines[0] and "fetching it again" in lines[0]
+        assert str(path) in lines[0]
+
+
+def test_intact_cached_graph_is_not_rehashed(index, monkeypatch):
+    from pafpose.models import integrity
+
+    path = fetch.fetch_source(SPEC, progress=False)
+    hour_ago = path.stat().st_mtime_ns - 3600 * 10**9
+    os.utime(path, ns=(hour_ago, hour_ago))  # a cache made an hour ago and checked since
+    assert integrity.current_sha256(path) == SPEC.member_sha256
+
+    def no_hashing(p):
+        raise AssertionError(f"re-hashed {p}")
+
+    monkeypatch.setattr(integrity, "file_sha256", no_hashing)
+    assert fetch.fetch_source(SPEC, progress=False) == path  # size + mtime match the record
+
+
+def test_leftovers_of_killed_downloads_are_removed_but_not_those_of_running_ones(index, caplog):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        home = fetch.cache_dir()
+        model_dir = fetch.cached_source_path(SPEC).parent
+        model_dir.mkdir(parents=True)
+        killed = [home / f".fetch-{dead_pid}-k2j4z9",
+                  model_dir / f".graph_opt.pb.{dead_pid}.0123abcd.part"]
+        killed[0].mkdir()
+        (killed[0] / "toy-1.0.tar.gz").write_bytes(ARCHIVE[:500])
+        killed[1].write_bytes(PAYLOAD[:10])
+        running = [home / f".fetch-{alive.pid}-q8w7e6",
+                   model_dir / f".graph_opt.pb.{alive.pid}.4567cdef.part"]
+        running[0].mkdir()
+        running[1].write_bytes(b"")
+        other = model_dir / "notes.part"
+        other.write_bytes(b"not ours")
+        fetch.fetch_source(SPEC, progress=False)
+        assert [p.exists() for p in killed] == [False, False]
+        assert [p.exists() for p in running] == [True, True] and other.exists()
+        assert any("leftover temporary" in r.getMessage() for r in caplog.records)
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_atomic_path_names_its_owner(tmp_path):
+    with fetch.atomic_path(tmp_path / "out.json") as tmp:
+        assert f".{os.getpid()}." in tmp.name and tmp.name.endswith(".part")

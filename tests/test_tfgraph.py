@@ -432,3 +432,125 @@ def test_convert_file_is_atomic(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["relu.onnx"]
     tfgraph.convert_file(pb, target)  # overwriting works too
     assert sorted(p.name for p in target.parent.iterdir()) == ["relu.onnx"]
+
+
+# --------------------------------------------------------------------------- malformed graphs
+
+
+def test_huge_declared_tensor_is_refused_before_allocating(tmp_path: Path) -> None:
+    """A few bytes declaring a 40 GB splat constant, or folding into one, give GraphDefError."""
+    shape = b"".join(_bytes(2, _int(1, d)) for d in (100_000, 100_000))
+    splat = _int(1, 1) + _bytes(2, shape) + _bytes(5, struct.pack("<f", 1.0))
+    big = _node("big", "Const", dtype=("type", 1)) + _bytes(
+        5, _bytes(1, "value") + _bytes(2, _bytes(8, splat)))
+    col = _const("col", np.ones((6000, 1), np.float32), fill=True)
+    row = _const("row", np.ones((1, 6000), np.float32), fill=True)
+    cases = {
+        "splat.pb": _graph(big, _node("out", "Relu", ["big"])),
+        "fold.pb": _graph(col, row, _node("out", "Mul", ["col", "row"])),
+    }
+    for name, payload in cases.items():
+        path = tmp_path / name
+        path.write_bytes(payload)
+        with pytest.raises(tfgraph.GraphDefError, match=name) as info:
+            tfgraph.convert_graphdef(path)
+        assert "elements" in str(info.value)
+
+
+_MUTATION_CHILD = r"""
+import json, resource, sys
+from pathlib import Path
+import numpy as np
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # an absurd allocation fails
+from pafpose.models import tfgraph
+
+src, count, seed, out = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+data = src.read_bytes()
+
+
+def varint(buf, pos):
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if byte < 0x80:
+            return value, pos
+
+
+def weights(buf, base=0, path=()):
+    # Byte ranges of tensor_content (node.attr.value.tensor.tensor_content): mutating weights
+    # only changes numbers, so most mutations go to the structure around them.
+    pos, spans = 0, []
+    while pos < len(buf):
+        key, pos = varint(buf, pos)
+        wire = key & 7
+        if wire == 0:
+            pos = varint(buf, pos)[1]
+            continue
+        if wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            continue
+        size, pos = varint(buf, pos)
+        sub = path + (key >> 3,)
+        if sub == (1, 5, 2, 8, 4):
+            spans.append((base + pos, base + pos + size))
+        elif sub in ((1,), (1, 5), (1, 5, 2), (1, 5, 2, 8)):
+            spans += weights(buf[pos:pos + size], base + pos, sub)
+        pos += size
+    return spans
+
+
+mask = np.ones(len(data), bool)
+for a, b in weights(data):
+    mask[a:b] = False
+structure = np.flatnonzero(mask)
+rng = np.random.default_rng(seed)
+results = {"ok": 0, "own": 0, "other": []}
+for i in range(count):
+    b = bytearray(data)
+    kind = i % 4
+    p = int(structure[rng.integers(len(structure))] if i % 8 < 6 else rng.integers(len(b)))
+    if kind == 0:
+        b[p] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        b[p] = int(rng.integers(256))
+    elif kind == 2:
+        b = b[:p]
+    else:
+        b[p:p] = rng.bytes(int(rng.integers(1, 5)))
+    out.write_bytes(bytes(b))
+    try:
+        tfgraph.convert_graphdef(out)
+        results["ok"] += 1
+    except tfgraph.GraphDefError as exc:
+        results["own"] += 1
+        if str(out) not in str(exc):
+            results["other"].append(f"{i}: message lacks the file name: {exc}")
+    except BaseException as exc:
+        results["other"].append(f"{i}: {type(exc).__name__}: {exc}"[:300])
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.parametrize(("which", "count", "seed"), [("mobilenet_v2_small", 240, 1),
+                                                      ("mobilenet_thin", 60, 2)])
+def test_mutated_graphs_convert_or_raise_graphdef_error(request, tmp_path: Path, which: str,
+                                                        count: int, seed: int) -> None:
+    """Byte flips, truncations and insertions of a real graph: converted, or GraphDefError."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pb = request.getfixturevalue("thin_pb" if which == "mobilenet_thin" else "v2_pb")
+    env = {**os.environ, "PYTHONPATH": str(Path(tfgraph.__file__).parents[2])}
+    run = subprocess.run(
+        [sys.executable, "-c", _MUTATION_CHILD, str(pb), str(count), str(seed),
+         str(tmp_path / "mutated.pb")],
+        capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads(run.stdout.splitlines()[-1])
+    assert results["other"] == []
+    assert results["ok"] + results["own"] == count
+    assert results["own"] > count // 2  # the mutations do reach the structure

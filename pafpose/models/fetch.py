@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .integrity import current_sha256, log, remove_stale_temporaries, write_record
 from .registry import ModelSpec, get_spec
 
 _ACCEPT = (
@@ -52,6 +53,27 @@ def cached_source_path(spec: ModelSpec) -> Path:
 def is_cached(name: str) -> bool:
     """True when the named model's source graph is in the cache."""
     return cached_source_path(get_spec(name)).is_file()
+
+
+def cache_state(spec: ModelSpec) -> str:
+    """"cached", "not cached" or "damaged" (fetched again on next use) for a named model."""
+    path = cached_source_path(spec)
+    if not path.is_file():
+        return "not cached"
+    return "cached" if source_problem(path, spec) is None else "damaged"
+
+
+def source_problem(path: Path, spec: ModelSpec) -> str | None:
+    """None when a cached source graph has the published size and sha256, else what is wrong.
+
+    The file is re-hashed only when its size or mtime changed since it was last checked.
+    """
+    size = path.stat().st_size
+    if size != spec.member_size:
+        return f"is truncated or damaged ({size} bytes, expected {spec.member_size})"
+    if current_sha256(path) != spec.member_sha256:
+        return "is damaged (its sha256 differs from the published one)"
+    return None
 
 
 def _pip_config() -> dict[str, str]:
@@ -171,8 +193,8 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     `dest`), not mkstemp's owner-only 0600, so the renamed result is readable as usual.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
+    while True:  # the PID in the name lets a later run clean up after a killed one
+        tmp = dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break
@@ -233,16 +255,23 @@ def extract_member(archive: Path, spec: ModelSpec, dest: Path) -> None:
         )
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
+    write_record(dest, actual)
 
 
 def fetch_source(name_or_spec: str | ModelSpec, progress: bool = True) -> Path:
     """Return the cached frozen graph of a named model, downloading and verifying it if needed."""
     spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
     dest = cached_source_path(spec)
+    remove_stale_temporaries(cache_dir())
+    remove_stale_temporaries(dest.parent)
     if dest.is_file():
-        return dest
+        problem = source_problem(dest, spec)
+        if problem is None:
+            return dest
+        log.warning("pafpose: cached %s %s; fetching it again", dest, problem)
     url = find_archive(spec)
-    with tempfile.TemporaryDirectory(dir=_ensure(cache_dir())) as tmpdir:
+    prefix = f".fetch-{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=_ensure(cache_dir())) as tmpdir:
         archive = Path(tmpdir) / spec.archive
         _download(url, archive, spec.archive_sha256, progress=progress)
         extract_member(archive, spec, dest)  # never runs anything from the archive

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -296,7 +297,9 @@ def quantize_int8(
              "minmax": CalibrationMethod.MinMax}[method]
     extra = {"CalibPercentile": 99.999} if method == "percentile" else {}
     out = Path(out_path)
-    with tempfile.TemporaryDirectory(prefix="pafpose-int8-") as tmpdir:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Staged beside the result, named by PID: a later run removes it if this one is killed.
+    with tempfile.TemporaryDirectory(prefix=f".int8-{os.getpid()}-", dir=out.parent) as tmpdir:
         staged = Path(tmpdir) / "model.int8.onnx"
         with contextlib.redirect_stdout(io.StringIO()), _quiet_logging():
             quantize_static(

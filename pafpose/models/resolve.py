@@ -13,18 +13,19 @@ from tqdm import tqdm
 
 from . import tfgraph
 from .fetch import atomic_path, cache_dir, fetch_source
+from .integrity import (
+    check_built,
+    current_sha256,
+    file_sha256,
+    log,
+    read_record,
+    remove_stale_temporaries,
+    write_record,
+)
 from .registry import MODELS
 
 #: Bump when the converter's output changes, so cached conversions are rebuilt.
 CONVERTER_VERSION = "1"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _converted_path(pb: Path, stages: int | None) -> Path:
@@ -32,35 +33,54 @@ def _converted_path(pb: Path, stages: int | None) -> Path:
     name = pb.stem + (f".stage{stages}" if stages else "") + ".onnx"
     if os.access(pb.parent, os.W_OK):
         return pb.parent / name
-    return cache_dir() / "converted" / _sha256(pb)[:16] / name
+    return cache_dir() / "converted" / current_sha256(pb)[:16] / name
 
 
-def _is_current(onnx_path: Path, wanted: dict[str, str]) -> bool:
-    """Whether a cached ONNX file exists and carries the wanted metadata values."""
-    if not onnx_path.is_file():
-        return False
-    try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception:
-        return False
-    meta = {p.key: p.value for p in model.metadata_props}
-    return all(meta.get(k) == v for k, v in wanted.items())
+def _cached_problem(onnx_path: Path, wanted: dict[str, str]) -> str | None:
+    """None when a cached ONNX file is intact and carries the wanted metadata, else why not.
+
+    Intact: unchanged since pafpose wrote it (size + mtime, else sha256, against its record).
+    """
+    problem = check_built(onnx_path)
+    if problem is not None:
+        return problem
+    meta = (read_record(onnx_path) or {}).get("meta") or {}
+    if any(meta.get(k) != v for k, v in wanted.items()):
+        return "was made from another source or by another converter version"
+    return None
+
+
+def _save_built(model: onnx.ModelProto, out: Path, meta: dict[str, str]) -> None:
+    """Write an ONNX model atomically with `meta` in its metadata_props, and record its hash."""
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    data = model.SerializeToString()
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(data)
+    write_record(out, hashlib.sha256(data).hexdigest(), meta=meta)
+
+
+def _rebuilding(out: Path, problem: str, source: Path) -> None:
+    """Say in one line why a cached model is rebuilt (nothing when it simply is not built yet)."""
+    if problem != "is missing":
+        log.warning("pafpose: %s %s; rebuilding it from %s", out, problem, source.name)
 
 
 def convert_cached(pb: Path, stages: int | None = None) -> Path:
-    """Convert a frozen TensorFlow graph to ONNX once and cache it (rebuilt when stale)."""
+    """Convert a frozen TensorFlow graph to ONNX once and cache it (rebuilt when stale/damaged).
+
+    The ONNX file's metadata_props record the source's sha256 and the converter version.
+    """
     out = _converted_path(pb, stages)
-    source_sha = _sha256(pb)
-    if _is_current(out, {"pafpose.converter": CONVERTER_VERSION,
-                         "pafpose.source_sha256": source_sha}):
+    remove_stale_temporaries(out.parent)
+    meta = {"pafpose.converter": CONVERTER_VERSION, "pafpose.source_sha256": current_sha256(pb)}
+    problem = _cached_problem(out, meta)
+    if problem is None:
         return out
     model = tfgraph.convert_graphdef(pb, stage=stages)
-    for key, value in (("pafpose.converter", CONVERTER_VERSION),
-                       ("pafpose.source_sha256", source_sha)):
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    with atomic_path(out) as tmp:
-        onnx.save(model, str(tmp))
+    _rebuilding(out, problem, pb)
+    _save_built(model, out, meta)
     return out
 
 
@@ -76,7 +96,7 @@ def _int8_path(fp32: Path) -> Path:
     name = fp32.stem + ".int8.onnx"
     if os.access(fp32.parent, os.W_OK):
         return fp32.parent / name
-    return cache_dir() / "converted" / _sha256(fp32)[:16] / name
+    return cache_dir() / "converted" / current_sha256(fp32)[:16] / name
 
 
 def _calibration_images(calibration: Calibration, progress: bool) -> list[np.ndarray]:
@@ -97,20 +117,26 @@ def quantize_cached(fp32: Path, calibration: Calibration | None = None,
     from .quantize import calibration_tensors, quantize_int8
 
     out = _int8_path(fp32)
-    source_sha = _sha256(fp32)
-    if _is_current(out, {"pafpose.quantizer": QUANTIZER_VERSION,
-                         "pafpose.source_sha256": source_sha}):
+    remove_stale_temporaries(out.parent)
+    source_sha = current_sha256(fp32)
+    problem = _cached_problem(out, {"pafpose.quantizer": QUANTIZER_VERSION,
+                                    "pafpose.source_sha256": source_sha})
+    if problem is None:
         return out
     images = _calibration_images(calibration, progress) if calibration is not None else []
     if not images:
+        state = "built yet" if problem == "is missing" else f"usable ({out} {problem})"
         raise ValueError(
-            f"no INT8 model built yet for {fp32.name}: give calibration images once "
+            f"no INT8 model {state} for {fp32.name}: give calibration images once "
             "(a folder of real photos with people, e.g. --calibration DIR)"
         )
     tensors = calibration_tensors(images, CALIBRATION_SIZE)
     meta = {"pafpose.quantizer": QUANTIZER_VERSION, "pafpose.source_sha256": source_sha,
             "pafpose.calibration_images": str(len(tensors))}
-    return quantize_int8(fp32, out, tensors, metadata=meta, progress=progress)
+    _rebuilding(out, problem, fp32)
+    quantize_int8(fp32, out, tensors, metadata=meta, progress=progress)
+    write_record(out, file_sha256(out), meta=meta)
+    return out
 
 
 def resolve_model(

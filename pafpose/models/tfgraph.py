@@ -8,10 +8,12 @@ Conv weights are transposed at conversion time, and BiasAdd, inference-mode Fuse
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,17 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from pafpose.models.fetch import atomic_path
-from pafpose.models.tfproto import TF_DTYPES, NodeDef, ProtobufDecodeError, parse_graphdef
+from pafpose.models.tfproto import (
+    MAX_EXPANDED_ELEMENTS,
+    TF_DTYPES,
+    GraphDefError,
+    NodeDef,
+    parse_graphdef,
+)
 
 __all__ = [
     "OPSET",
+    "GraphDefError",
     "UnsupportedOpError",
     "convert_file",
     "convert_graphdef",
@@ -79,7 +88,7 @@ _NP_BINARY: dict[str, Callable[[Any, Any], Any]] = {
 _PASS_THROUGH = {"Identity", "StopGradient", "Snapshot"}
 
 
-class UnsupportedOpError(ValueError):
+class UnsupportedOpError(GraphDefError):
     """The graph contains a TensorFlow op (or op variant) that the converter cannot map."""
 
 
@@ -124,24 +133,46 @@ def _data_inputs(node: NodeDef) -> list[str]:
     return [i for i in node.inputs if not i.startswith("^")]
 
 
+#: Errors that numpy, onnx and plain Python raise on nonsense that a malformed graph feeds them.
+_MALFORMED = (IndexError, KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError,
+              RecursionError, struct.error, onnx.checker.ValidationError,
+              onnx.shape_inference.InferenceError)
+
+
+@contextmanager
+def _malformed(pb_path: str | Path) -> Iterator[None]:
+    """Turn any error that a malformed graph provokes into a GraphDefError naming the file."""
+    try:
+        yield
+    except GraphDefError as exc:
+        if str(pb_path) in str(exc):
+            raise
+        raise type(exc)(f"{pb_path}: {exc}") from exc
+    except _MALFORMED as exc:
+        raise GraphDefError(
+            f"{pb_path}: cannot convert this TensorFlow GraphDef ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 def _load(pb_path: str | Path) -> _Graph:
-    """Read and parse a GraphDef file; malformed files raise ValueError."""
+    """Read and parse a GraphDef file; malformed files raise GraphDefError."""
     data = Path(pb_path).read_bytes()
     try:
         nodes = parse_graphdef(data)
-    except (ProtobufDecodeError, struct.error, IndexError, OverflowError, ValueError) as exc:
-        raise ValueError(f"{pb_path}: not a valid TensorFlow GraphDef ({exc})") from exc
+    except GraphDefError as exc:
+        raise GraphDefError(f"{pb_path}: not a valid TensorFlow GraphDef ({exc})") from exc
     graph = _Graph()
     for node in nodes:
         if node.name in graph.nodes:
-            raise ValueError(f"{pb_path}: duplicate node name {node.name!r}")
+            raise GraphDefError(f"{pb_path}: duplicate node name {node.name!r}")
         graph.nodes[node.name] = node
     return graph
 
 
 def list_ops(pb_path: str | Path) -> dict[str, int]:
     """Histogram of op types in a GraphDef, most frequent first."""
-    graph = _load(pb_path)
+    with _malformed(pb_path):
+        graph = _load(pb_path)
     return dict(Counter(n.op for n in graph.nodes.values()).most_common())
 
 
@@ -188,13 +219,15 @@ def _stage_table(graph: _Graph) -> dict[int, list[str]]:
 
 def num_stages(pb_path: str | Path) -> int:
     """Number of refinement stages (including the first) in a tf-pose-estimation graph."""
-    table = _stage_table(_load(pb_path))
+    with _malformed(pb_path):
+        table = _stage_table(_load(pb_path))
     return max(table) if table else 0
 
 
 def stage_outputs(pb_path: str | Path, stage: int) -> list[str]:
     """TF node names [heatmaps, PAFs] produced by refinement stage `stage` (1-based)."""
-    table = _stage_table(_load(pb_path))
+    with _malformed(pb_path):
+        table = _stage_table(_load(pb_path))
     if stage not in table:
         raise ValueError(f"{pb_path}: no stage {stage} (stages found: {sorted(table)})")
     return list(table[stage])
@@ -218,7 +251,7 @@ def _tf_dtype(node: NodeDef, attr: str) -> np.dtype:
 def _bytes_attr(node: NodeDef, attr: str, default: str) -> str:
     """A string attribute (stored as bytes) as text."""
     value = node.attr.get(attr)
-    return value.decode() if isinstance(value, bytes) else default
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else default
 
 
 def _nhwc_pairs(node: NodeDef, attr: str) -> list[int]:
@@ -360,7 +393,7 @@ class _Converter:
         state: dict[str, int] = {}  # 1 = in progress, 2 = done
         for root in roots:
             if root not in self.graph.nodes:
-                raise ValueError(f"output node {root!r} is not in the graph")
+                raise GraphDefError(f"output node {root!r} is not in the graph")
             stack: list[tuple[str, bool]] = [(root, False)]
             while stack:
                 name, expanded = stack.pop()
@@ -371,16 +404,16 @@ class _Converter:
                 if state.get(name) == 2:
                     continue
                 if state.get(name) == 1:
-                    raise ValueError(f"cycle in graph at node {name!r}")
+                    raise GraphDefError(f"cycle in graph at node {name!r}")
                 state[name] = 1
                 stack.append((name, True))
                 for ref in reversed(_data_inputs(self.graph.nodes[name])):
                     src = _split_ref(ref)[0]
                     if src not in self.graph.nodes:
-                        raise ValueError(f"node {name!r} reads missing node {src!r}")
+                        raise GraphDefError(f"node {name!r} reads missing node {src!r}")
                     if state.get(src) != 2:
                         if state.get(src) == 1:
-                            raise ValueError(f"cycle in graph at node {src!r}")
+                            raise GraphDefError(f"cycle in graph at node {src!r}")
                         stack.append((src, False))
         return order
 
@@ -414,6 +447,13 @@ class _Converter:
         op = node.op
         if op in _PASS_THROUGH:
             return args[0]
+        if op in _NP_BINARY or op in ("Pack", "ConcatV2"):
+            size = (math.prod(np.broadcast_shapes(args[0].shape, args[1].shape))
+                    if op in _NP_BINARY else sum(a.size for a in args))
+            if size > MAX_EXPANDED_ELEMENTS:
+                raise GraphDefError(
+                    f"constant folding of {op!r} at node {node.name!r} would make {size} elements"
+                )
         if op in _NP_BINARY:
             return np.asarray(_NP_BINARY[op](args[0], args[1])).astype(args[0].dtype)
         if op == "Cast":
@@ -781,7 +821,7 @@ class _Converter:
         graph_outputs = []
         for name, v in outputs:
             if v.const is not None:
-                raise ValueError(f"output {name!r} is a constant; nothing to convert")
+                raise GraphDefError(f"output {name!r} is a constant; nothing to convert")
             src = self.dyn(v, False, name)
             self.items.append(helper.make_node("Identity", [src], [name], name=name + "/output"))
             graph_outputs.append(helper.make_empty_tensor_value_info(name))
@@ -818,7 +858,7 @@ def _with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     for out, inf in zip(model.graph.output, inferred.graph.output, strict=True):
         tensor = inf.type.tensor_type
         if not tensor.elem_type or not tensor.HasField("shape"):
-            raise ValueError(f"could not infer the type of output {out.name!r}")
+            raise GraphDefError(f"could not infer the type of output {out.name!r}")
         out.type.CopyFrom(inf.type)
         dims = out.type.tensor_type.shape.dim
         labels = ["N", "height", "width", "channels"] if len(dims) == 4 else []
@@ -868,32 +908,40 @@ def convert_graphdef(
     *,
     stage: int | None = None,
 ) -> onnx.ModelProto:
-    """Convert a frozen TF GraphDef to an ONNX model (NHWC float32 input and outputs)."""
-    graph = _load(pb_path)
-    conv = _Converter(graph, input_name)
-    if stage is not None:
-        if outputs is not None:
-            raise ValueError("give either outputs or stage, not both")
-        table = _stage_table(graph)
-        if stage not in table:
-            raise ValueError(f"{pb_path}: no stage {stage} (stages found: {sorted(table)})")
-        out_name = f"Openpose/stage{stage}_heatmaps_pafs"
-        conv.names.add(out_name)
-        heat, paf = conv.convert(table[stage])
-        both = [conv.dyn(v, True, f"{out_name}/{n}") for v, n in ((heat, "heat"), (paf, "paf"))]
-        cat = _Value(conv.emit("Concat", both, out_name + "/concat", axis=1), nchw=True)
-        model = conv.finish([(out_name, cat)])
-    else:
+    """Convert a frozen TF GraphDef to an ONNX model (NHWC float32 input and outputs).
+
+    A malformed file raises GraphDefError (a ValueError) naming the file, nothing else.
+    """
+    if stage is not None and outputs is not None:
+        raise ValueError("give either outputs or stage, not both")
+    with _malformed(pb_path):
+        graph = _load(pb_path)
+        table = _stage_table(graph) if stage is not None else {}
+    if stage is not None and stage not in table:
+        raise ValueError(f"{pb_path}: no stage {stage} (stages found: {sorted(table)})")
+    names = []
+    if stage is None:
         names = list(outputs) if outputs is not None else _default_outputs(graph)
         if not names:
-            raise ValueError(f"{pb_path}: no outputs to convert")
-        exposed = [n[:-2] if n.endswith(":0") else n for n in names]
-        if len(set(exposed)) != len(exposed) or input_name in exposed:
-            raise ValueError(f"outputs must be distinct and not the input: {names}")
-        conv.names.update(exposed)
-        values = conv.convert(names)
-        model = conv.finish(list(zip(exposed, values, strict=True)))
-    onnx.checker.check_model(model)
+            raise GraphDefError(f"{pb_path}: no outputs to convert")
+    exposed = [n[:-2] if n.endswith(":0") else n for n in names]
+    if len(set(exposed)) != len(exposed) or input_name in exposed:
+        raise ValueError(f"outputs must be distinct and not the input: {names}")
+    with _malformed(pb_path):
+        conv = _Converter(graph, input_name)
+        if stage is not None:
+            out_name = f"Openpose/stage{stage}_heatmaps_pafs"
+            conv.names.add(out_name)
+            heat, paf = conv.convert(table[stage])
+            both = [conv.dyn(v, True, f"{out_name}/{n}")
+                    for v, n in ((heat, "heat"), (paf, "paf"))]
+            cat = _Value(conv.emit("Concat", both, out_name + "/concat", axis=1), nchw=True)
+            model = conv.finish([(out_name, cat)])
+        else:
+            conv.names.update(exposed)
+            values = conv.convert(names)
+            model = conv.finish(list(zip(exposed, values, strict=True)))
+        onnx.checker.check_model(model)
     return model
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +31,19 @@ TF_DTYPES: dict[int, np.dtype] = {
 }
 
 
-class ProtobufDecodeError(ValueError):
+#: Most elements a tensor stored in short form (a few values, repeated) may expand to, and the
+#: most all such tensors of one graph may expand to together; tensors stored as raw bytes are
+#: checked against the bytes present instead.
+MAX_EXPANDED_ELEMENTS = 1 << 25
+
+_expand_budget: ContextVar[list[int] | None] = ContextVar("_expand_budget", default=None)
+
+
+class GraphDefError(ValueError):
+    """A GraphDef file that cannot be read or converted; the message says why."""
+
+
+class ProtobufDecodeError(GraphDefError):
     """The bytes are not a well-formed protobuf message of the expected kind."""
 
 
@@ -168,13 +182,16 @@ def parse_tensor(buf: bytes) -> np.ndarray:
     dtype = TF_DTYPES[dtype_enum]
     if any(d < 0 for d in shape):
         raise ProtobufDecodeError(f"constant tensor with unknown shape {shape}")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)  # python ints: no overflow
     if content is not None:
         if len(content) != count * dtype.itemsize:
             raise ProtobufDecodeError(
                 f"tensor_content has {len(content)} bytes, expected {count * dtype.itemsize}"
             )
         return np.frombuffer(content, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+    if len(vals) > count:
+        raise ProtobufDecodeError(f"tensor has {len(vals)} values for shape {shape}")
+    _spend(count - len(vals), shape)
     if dtype == np.float16:
         arr = np.array(vals, dtype=np.uint16).view(np.float16)
     elif dtype.kind in "iu":
@@ -186,10 +203,21 @@ def parse_tensor(buf: bytes) -> np.ndarray:
         return arr.reshape(shape)
     if arr.size == 0:
         return np.zeros(shape, dtype=dtype)
-    if arr.size > count:
-        raise ProtobufDecodeError(f"tensor has {arr.size} values for shape {shape}")
     # TF convention: a short value list is padded with its last value.
     return np.concatenate([arr, np.full(count - arr.size, arr[-1], dtype=dtype)]).reshape(shape)
+
+
+def _spend(count: int, shape: list[int]) -> None:
+    """Charge `count` implied (not stored) elements to the graph's budget; refuse absurd ones."""
+    budget = _expand_budget.get()
+    left = budget[0] if budget is not None else MAX_EXPANDED_ELEMENTS
+    if count > left:
+        raise ProtobufDecodeError(
+            f"tensor of shape {shape} stores few values but implies {count} elements "
+            f"(at most {MAX_EXPANDED_ELEMENTS} per graph)"
+        )
+    if budget is not None:
+        budget[0] -= count
 
 
 def _parse_list(buf: bytes) -> list[Any]:
@@ -276,7 +304,16 @@ def parse_node(buf: bytes) -> NodeDef:
 
 def parse_graphdef(data: bytes) -> list[NodeDef]:
     """Serialized GraphDef -> list of NodeDef (function library and versions are ignored)."""
-    nodes = [parse_node(_msg(value)) for number, _w, value in iter_fields(data) if number == 1]
+    token = _expand_budget.set([MAX_EXPANDED_ELEMENTS])
+    try:
+        nodes = [parse_node(_msg(value)) for number, _w, value in iter_fields(data)
+                 if number == 1]
+    except (struct.error, IndexError, OverflowError, TypeError, ValueError) as exc:
+        if isinstance(exc, GraphDefError):
+            raise
+        raise ProtobufDecodeError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        _expand_budget.reset(token)
     if not nodes:
         raise ProtobufDecodeError("no nodes found")
     return nodes
