@@ -38,7 +38,7 @@ PAD_MULTIPLE = 16
 #: cell touches the network's zero padding, and even a blank image shows ~16 "people".
 MIN_INPUT_SIDE = 64
 #: Default ceiling of the network input: its area (w x h) and its longest side. It holds the
-#: `accurate` preset's largest view (height 736) of photos up to ~2.7:1; a larger input is
+#: `accurate` preset's largest view (height 736) of photos up to ~3.4:1; a larger input is
 #: letterboxed: the image shrunk to fit, aspect kept, the rest padded.
 DEFAULT_MAX_INPUT_PIXELS = 2_000_000
 DEFAULT_MAX_INPUT_SIDE = 2560
