@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .images import DEFAULT_MAX_PIXELS
+from .scales import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
 
 #: Signals that stop a run as Ctrl-C does: the work done is kept, the outputs are completed,
 #: and the exit status is 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -132,15 +133,26 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="real photos to calibrate the int8 network on (needed once)")
     p.add_argument("--max-pixels", type=_MAX_PIXELS, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--max-input-pixels", type=_count, default=DEFAULT_MAX_INPUT_PIXELS,
+                   metavar="N", help="ceiling of the network input's area: larger inputs are "
+                   f"letterboxed, a larger --resize refused (default {DEFAULT_MAX_INPUT_PIXELS})")
+    p.add_argument("--max-input-side", type=_count, default=DEFAULT_MAX_INPUT_SIDE,
+                   metavar="PX", help="ceiling of the network input's longest side "
+                   f"(default {DEFAULT_MAX_INPUT_SIDE})")
 
 
 def _estimator(args: argparse.Namespace):
     from .estimator import PoseEstimator
+    from .scales import Ceiling
 
+    if args.resize is not None and args.resize != (0, 0):  # refused before loading the model
+        Ceiling(args.max_input_pixels, args.max_input_side).check(args.resize)
     return PoseEstimator(args.model, target_size=args.resize, upsample=args.resize_out_ratio,
                          preset=args.preset, scales=args.scales, flip=args.flip,
                          threads=args.threads, max_pixels=args.max_pixels,
-                         stages=args.stages, backend=args.backend, precision=args.precision,
+                         max_input_pixels=args.max_input_pixels,
+                         max_input_side=args.max_input_side, stages=args.stages,
+                         backend=args.backend, precision=args.precision,
                          calibration=args.calibration)
 
 

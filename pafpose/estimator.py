@@ -7,16 +7,27 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .decode import DecodeParams, Decoder, Poses
 from .human import Human, humans_from_keypoints
-from .images import DEFAULT_MAX_PIXELS, check_pixels, to_bgr8
+from .images import DEFAULT_MAX_PIXELS, as_image, check_pixels
 from .models.resolve import resolve_model
 from .presets import DEFAULT_PRESET, Preset, get_preset
 from .runtime import create_runtime
-from .scales import PAD_MULTIPLE, Prepared, canvas_size, fuse, prepare, scale_views
+from .scales import (
+    DEFAULT_MAX_INPUT_PIXELS,
+    DEFAULT_MAX_INPUT_SIDE,
+    PAD_MULTIPLE,
+    Ceiling,
+    Prepared,
+    canvas_size,
+    fuse,
+    prepare,
+    scale_views,
+)
 from .scales import to_image_coords as _map_to_image
 
 __all__ = ["PAD_MULTIPLE", "STRIDE", "PoseEstimator", "Prepared", "preprocess", "to_image_coords"]
@@ -55,6 +66,8 @@ class PoseEstimator:
         precision: str = "fp32",
         calibration: str | Path | Sequence | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
+        max_input_side: int = DEFAULT_MAX_INPUT_SIDE,
         progress: bool = True,
     ) -> None:
         """Load a model; settings come from `preset`, explicit arguments override them.
@@ -65,8 +78,17 @@ class PoseEstimator:
         stages: run the network up to refinement stage K only (1..6, faster, see the README).
         backend: "auto" (the faster installed), "onnxruntime" or "openvino"; precision: "fp32"
         or "int8" (built once from `calibration` images: a folder or a list of files).
+        max_pixels refuses larger images; max_input_pixels / max_input_side bound the network
+        input (area, longest side): a larger one is letterboxed (shrunk, aspect kept, padded),
+        and an explicit target_size above them is refused (ValueError).
         """
         self.preset: Preset = get_preset(preset)
+        #: Bounds of the network input (see scales.Ceiling).
+        self.ceiling: Ceiling = Ceiling(int(max_input_pixels), int(max_input_side))
+        if target_size is not None and tuple(target_size) != (0, 0):
+            self.ceiling.check((int(target_size[0]), int(target_size[1])))
+        elif self.preset.resize == "stretch" and isinstance(self.preset.size, tuple):
+            self.ceiling.check(self.preset.size)
         if stages is None:
             stages = self.preset.stages
         self.model_path: Path = resolve_model(model, stages=stages, progress=progress,
@@ -128,14 +150,18 @@ class PoseEstimator:
 
     def inference(
         self,
-        image: np.ndarray,
+        image: np.ndarray | Any,
         resize_to_default: bool = True,
         upsample_size: float | None = None,
     ) -> list[Human]:
-        """Find the people in a BGR image (any size, gray/BGRA/16-bit accepted)."""
+        """Find the people in a BGR uint8 HxWx3 image (gray/BGRA/16-bit and PIL RGB accepted).
+
+        Raises TypeError for anything else (None, a path, bytes, object arrays) and ValueError
+        for arrays of the wrong shape.
+        """
         start = time.perf_counter()
         self._clock.network = self._clock.decode = 0.0
-        image = to_bgr8(np.asarray(image))
+        image = as_image(image)
         check_pixels((image.shape[1], image.shape[0]), self.max_pixels)
         if min(image.shape[:2]) < 2:
             self.heatmaps = self.pafs = None
@@ -145,7 +171,8 @@ class PoseEstimator:
             params = dataclasses.replace(params, upsample=float(upsample_size))
         resize, size = (self._resize, self._size) if resize_to_default else ("native", None)
         image_size = (image.shape[1], image.shape[0])
-        base, views = scale_views(image_size, resize, size, self.scales, self.flip)
+        base, views = scale_views(image_size, resize, size, self.scales, self.flip,
+                                  self.ceiling)
         interpolation = self.preset.interpolation
         if views == [base]:  # one plain view: the decoder upsamples its maps
             maps = self.network(prepare(image, base.content_size, interpolation))
@@ -164,7 +191,8 @@ class PoseEstimator:
                               zip(base.content_size, canvas, base.input_size, strict=True))
         self.heatmaps, self.pafs = heat[:, :crop_h, :crop_w], paf[:, :crop_h, :crop_w]
         keypoints = _map_to_image(poses.keypoints, poses.map_size, base, self.preset.coords)
-        humans = humans_from_keypoints(keypoints, poses.scores, image_size)
+        kept = (keypoints[:, :, 2] > 0).any(axis=1)  # people found only in the padding: none
+        humans = humans_from_keypoints(keypoints[kept], poses.scores[kept], image_size)
         total = (time.perf_counter() - start) * 1000
         net, dec = self._clock.network * 1000, self._clock.decode * 1000
         self.timings = {"preprocess": total - net - dec, "network": net, "decode": dec,

@@ -124,7 +124,9 @@ def evaluate_coco(
     try:
         for info in bar:
             try:
-                image = read_image(images_dir / info["file_name"], estimator.max_pixels)
+                # COCO's annotations are on the stored pixels: no EXIF turn.
+                image = read_image(images_dir / info["file_name"], estimator.max_pixels,
+                                   orient=False)
             except ImageError as exc:
                 raise ImageError(f"{images_dir / info['file_name']}: {exc}") from None
             start = time.perf_counter()

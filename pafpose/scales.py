@@ -34,6 +34,17 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
 #: Network inputs are padded to a multiple of this (total stride 8; 16 keeps every internal
 #: resize of the network exact).
 PAD_MULTIPLE = 16
+#: Network inputs are padded to at least this width and height: on a narrower input every map
+#: cell touches the network's zero padding, and even a blank image shows ~16 "people".
+MIN_INPUT_SIDE = 64
+#: Default ceiling of the network input: its area (w x h) and its longest side. It holds the
+#: `accurate` preset's largest view (height 736) of photos up to ~3.4:1; a larger input is
+#: letterboxed: the image shrunk to fit, aspect kept, the rest padded.
+DEFAULT_MAX_INPUT_PIXELS = 2_000_000
+DEFAULT_MAX_INPUT_SIDE = 2560
+#: An image is never enlarged more than this for the network (a 3x40 image is not blown up to
+#: 28x368).
+MAX_UPSCALE = 4.0
 #: How an image is resized to the network: "stretch" to a given (w, h) ignoring the aspect
 #: (the seed), "height" to a given height keeping the aspect (OpenPose), "native" kept as is.
 RESIZE_MODES: tuple[str, ...] = ("stretch", "height", "native")
@@ -66,8 +77,52 @@ class View:
     @property
     def input_size(self) -> tuple[int, int]:
         """(w, h) of the padded network input."""
-        cw, ch = self.content_size
-        return _ceil_to(max(cw, 1), PAD_MULTIPLE), _ceil_to(max(ch, 1), PAD_MULTIPLE)
+        return padded_size(self.content_size)
+
+
+def padded_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(w, h) of the network input holding content of `size`: a multiple of 16, >= 64."""
+    return tuple(max(_ceil_to(max(c, 1), PAD_MULTIPLE), MIN_INPUT_SIDE)  # type: ignore[return-value]
+                 for c in size)
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """Bounds of the network input: area, longest side, and enlargement of the image."""
+
+    max_pixels: int = DEFAULT_MAX_INPUT_PIXELS
+    max_side: int = DEFAULT_MAX_INPUT_SIDE
+    max_upscale: float = MAX_UPSCALE
+
+    def __post_init__(self) -> None:
+        """Validate the bounds."""
+        if self.max_side < MIN_INPUT_SIDE or self.max_pixels < MIN_INPUT_SIDE ** 2:
+            raise ValueError(f"the network input ceiling must be at least {MIN_INPUT_SIDE} px a "
+                             f"side and {MIN_INPUT_SIDE ** 2} px, got max side {self.max_side} "
+                             f"and max pixels {self.max_pixels}")
+        if not (math.isfinite(self.max_upscale) and self.max_upscale >= 1):
+            raise ValueError(f"max_upscale must be >= 1, got {self.max_upscale!r}")
+
+    def check(self, size: tuple[int, int]) -> None:
+        """Raise ValueError when an explicit network size (w, h) is above the ceiling."""
+        w, h = padded_size(size)
+        if w * h > self.max_pixels or max(w, h) > self.max_side:
+            raise ValueError(
+                f"network input {size[0]}x{size[1]} is above the ceiling of {self.max_side} px "
+                f"a side and {self.max_pixels} px (--max-input-side, --max-input-pixels)")
+
+    def fit(self, image_size: tuple[int, int], size: tuple[float, float]) -> tuple[int, int]:
+        """Content size (w, h) for a wanted resize of the image, shrunk (aspect kept) to fit."""
+        w, h = image_size
+        tw, th = size
+        f = min(1.0, self.max_upscale * w / tw, self.max_upscale * h / th)  # not blown up
+        f = min(f, self.max_side / max(tw, th))  # longest side
+        for _ in range(4):  # the padded area fits (padding to 16 / 64 may add a little)
+            pw, ph = padded_size((max(1, round(tw * f)), max(1, round(th * f))))
+            if pw * ph <= self.max_pixels:
+                break
+            f *= min(0.99, math.sqrt(self.max_pixels / (pw * ph)))
+        return max(1, round(tw * f)), max(1, round(th * f))
 
 
 @dataclass(frozen=True)
@@ -87,9 +142,13 @@ class Prepared:
 
 def content_size(
     image_size: tuple[int, int], resize: str, size: tuple[int, int] | int | None,
-    scale: float = 1.0,
+    scale: float = 1.0, ceiling: Ceiling | None = None,
 ) -> tuple[int, int]:
-    """(w, h) the image is resized to for a resize mode, its size parameter and a scale."""
+    """(w, h) the image is resized to for a resize mode, its size parameter and a scale.
+
+    With a ceiling, "height" and "native" sizes are shrunk to fit it (aspect kept); a
+    "stretch" size is the caller's explicit choice and is checked once, up front.
+    """
     w, h = image_size
     if resize == "stretch":
         if not isinstance(size, tuple):
@@ -104,6 +163,8 @@ def content_size(
         tw, th = w, h
     else:
         raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    if ceiling is not None and resize != "stretch":
+        return ceiling.fit(image_size, (tw * scale, th * scale))
     return max(1, round(tw * scale)), max(1, round(th * scale))
 
 
@@ -136,6 +197,8 @@ def to_image_coords(
 
     With "center" coordinates, parts are kept inside the image (a peak in a map cell that
     straddles the image's edge and the padding would otherwise land a few pixels outside).
+    Parts found deeper in the padding than 16 input pixels (the padding of any ordinary photo)
+    are dropped: they are not in the image.
     """
     if coords not in COORDS:
         raise ValueError(f"coords must be one of {COORDS}, got {coords!r}")
@@ -151,8 +214,11 @@ def to_image_coords(
             pos = kp[:, :, axis] * (step * scale)
         else:
             pos = (kp[:, :, axis] + 0.5) * (step * scale) - 0.5
+        found &= pos <= view.image_size[axis] - 0.5 + PAD_MULTIPLE * scale
+        if coords != "seed":
             pos = np.clip(pos, 0, view.image_size[axis] - 1)
-        kp[:, :, axis] = np.where(found, pos, 0)
+        kp[:, :, axis] = pos
+    kp[~found] = 0
     return kp
 
 
@@ -300,15 +366,15 @@ def fuse(
 
 def scale_views(
     image_size: tuple[int, int], resize: str, size: tuple[int, int] | int | None,
-    scales: tuple[float, ...], flip: bool,
+    scales: tuple[float, ...], flip: bool, ceiling: Ceiling | None = None,
 ) -> tuple[View, list[View]]:
     """The base (scale 1) view and the views to run, each scale plain then mirrored."""
-    base = View(image_size, content_size(image_size, resize, size))
+    base = View(image_size, content_size(image_size, resize, size, 1.0, ceiling))
     views = []
     for s in scales:
         if not (math.isfinite(s) and s > 0):
             raise ValueError(f"scales must be positive numbers, got {s!r}")
-        cs = content_size(image_size, resize, size, s)
+        cs = content_size(image_size, resize, size, s, ceiling)
         views.append(View(image_size, cs))
         if flip:
             views.append(View(image_size, cs, flip=True))

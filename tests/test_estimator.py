@@ -154,3 +154,114 @@ def test_small_people_keep_their_arms(estimator):
     cap.release()
     assert before >= 5 and after == 0
     assert parts_after == parts_before
+
+
+# --------------------------------------------------------------------------------------------
+# Bounded network input, blank images, input checks, EXIF orientation
+# --------------------------------------------------------------------------------------------
+
+EXTREME_SIZES = [(3, 40), (40, 3), (500, 2), (2, 500), (3, 2000), (2000, 3), (6000, 40),
+                 (40, 6000)]
+
+
+@pytest.mark.parametrize("preset", ["balanced", "accurate"])
+def test_network_inputs_stay_under_the_ceiling(preset):
+    from pafpose.presets import get_preset
+    from pafpose.scales import Ceiling, scale_views
+
+    p, ceiling = get_preset(preset), Ceiling()
+    for w, h in [*EXTREME_SIZES, (1, 1), (4000, 3000), (100000, 100000)]:
+        base, views = scale_views((w, h), p.resize, p.size, p.scales, p.flip, ceiling)
+        for view in (base, *views):
+            iw, ih = view.input_size
+            assert 64 <= min(iw, ih) and max(iw, ih) <= ceiling.max_side, (w, h, view)
+            assert iw * ih <= ceiling.max_pixels, (w, h, view)
+            cw, ch = view.content_size  # never enlarged more than 4x
+            assert cw <= max(1, round(4 * w)) and ch <= max(1, round(4 * h)), (w, h, view)
+    # ordinary photos (up to ~2.7:1) keep the sizes they had before the ceiling, at every scale
+    for w, h in [(640, 480), (480, 640), (1920, 1080), (4032, 1816), (640, 240)]:
+        assert scale_views((w, h), p.resize, p.size, p.scales, p.flip, ceiling) == \
+            scale_views((w, h), p.resize, p.size, p.scales, p.flip)
+
+
+def test_blank_and_extreme_images_give_no_people(estimator):
+    for w, h in [*EXTREME_SIZES, (1, 1), (432, 368)]:
+        for value in (0, 128, 255):
+            humans = estimator.inference(np.full((h, w, 3), value, np.uint8))
+            assert humans == [], (w, h, value, len(humans))
+
+
+def test_letterboxed_wide_image_finds_the_people_of_the_photo(estimator):
+    """A photo pasted into a 6000x480 strip: found as in the photo, at the right place."""
+    image = need(MEDIA / "basketball1.png")
+    import cv2
+
+    photo = cv2.imread(str(image))
+    alone = estimator.inference(photo)
+    strip = np.zeros((480, 6000, 3), np.uint8)
+    strip[:, 2000:2640] = photo
+    humans = estimator.inference(strip)
+    assert len(alone) >= 2 and len(humans) >= 1
+    for person in humans:
+        xs = person.keypoints[person.keypoints[:, 2] > 0, 0]
+        assert ((xs > 1990) & (xs < 2650)).all()
+    assert estimator.heatmaps.shape[2] * 8 <= 2560  # the network saw at most 2560 px wide
+
+
+def test_explicit_size_above_the_ceiling_refused():
+    with pytest.raises(ValueError, match="above the ceiling"):
+        PoseEstimator(target_size=(99999, 99999), progress=False)
+    with pytest.raises(ValueError, match="above the ceiling"):
+        PoseEstimator(target_size=(1000, 1000), max_input_pixels=500_000, progress=False)
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    (None, TypeError), ("photo.jpg", TypeError), (b"\xff\xd8\xff", TypeError),
+    ([[0, 0, 0]], TypeError), (np.zeros((8, 8, 3), object), TypeError),
+    (np.zeros((8, 8, 3), complex), TypeError), (np.zeros((8, 8, 2), np.uint8), ValueError),
+    (np.zeros(8, np.uint8), ValueError), (np.zeros((0, 8, 3), np.uint8), ValueError),
+])
+def test_inference_says_what_it_expects(estimator, value, error):
+    with pytest.raises(error, match="BGR uint8 numpy array of shape HxWx3"):
+        estimator.inference(value)
+
+
+def test_pil_image_is_taken_as_rgb(estimator, astronaut):
+    pil = pytest.importorskip("PIL.Image")
+    from_pil = estimator.inference(pil.fromarray(astronaut[:, :, ::-1].copy()))
+    from_bgr = estimator.inference(astronaut)
+    assert len(from_pil) == len(from_bgr) == 1
+    assert np.allclose(from_pil[0].keypoints, from_bgr[0].keypoints)
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_photo_turned_by_exif_found_as_a_viewer_shows_it(estimator, tmp_path, orientation):
+    """messi5.jpg stored sideways with an EXIF orientation tag: same people, same places."""
+    pil = pytest.importorskip("PIL.Image")
+    from pafpose.images import read_image
+
+    source = need(MEDIA / "messi5.jpg")
+    upright = pil.open(source).convert("RGB")
+    # orientation 6: the viewer turns the stored pixels 90 degrees clockwise; 8: anticlockwise
+    stored = upright.transpose(pil.Transpose.ROTATE_90 if orientation == 6
+                               else pil.Transpose.ROTATE_270)
+    exif = pil.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "sideways.jpg"
+    stored.save(path, "JPEG", quality=100, exif=exif.tobytes())
+
+    def people(image: np.ndarray) -> list:  # whole people (a marginal part-person may flicker
+        return [p for p in estimator.inference(image) if p.num_parts >= 6]  # with re-encoding)
+
+    reference = people(read_image(source))
+    image = read_image(path)
+    assert image.shape == (upright.height, upright.width, 3)
+    turned = people(image)
+    assert len(turned) == len(reference) >= 1
+    for a, b in zip(sorted(turned, key=lambda p: p.keypoints[1, 0]),
+                    sorted(reference, key=lambda p: p.keypoints[1, 0]), strict=True):
+        both = (a.keypoints[:, 2] > 0) & (b.keypoints[:, 2] > 0)
+        assert both.sum() >= 3
+        # the same places (JPEG re-encoding may move an odd ambiguous part: the median)
+        assert np.median(np.hypot(*(a.keypoints[both, :2] - b.keypoints[both, :2]).T)) < 3
+    assert read_image(path, orient=False).shape == (upright.width, upright.height, 3)

@@ -346,14 +346,14 @@ def test_resample_of_a_mirrored_view_mirrors_back():
 
 
 def test_coordinates_half_pixel_and_seed():
-    view = View((100, 50), (50, 25))  # image shrunk by 2, padded to 64x32
+    view = View((100, 50), (50, 25))  # image shrunk by 2, padded to 64x64 (the minimum)
     kp = np.zeros((1, 18, 3), np.float32)
     kp[0, 0] = (3.0, 2.0, 0.9)  # map pixel (3, 2) on a 4x map of stride 8: 2 input px
-    out = to_image_coords(kp, (32, 16), view, "center")
+    out = to_image_coords(kp, (32, 32), view, "center")
     # centre of map pixel 3 = input 2 * 3.5 = 7 (continuous) = image 14, index 13.5
     assert tuple(out[0, 0]) == pytest.approx((13.5, 9.5, 0.9))
-    assert tuple(to_image_coords(kp, (32, 16), view, "seed")[0, 0]) == (12.0, 8.0, 0.9)
-    assert not to_image_coords(kp, (32, 16), view)[0, 1].any()  # missing parts stay 0
+    assert tuple(to_image_coords(kp, (32, 32), view, "seed")[0, 0]) == (12.0, 8.0, 0.9)
+    assert not to_image_coords(kp, (32, 32), view)[0, 1].any()  # missing parts stay 0
 
 
 def test_content_sizes_and_views():

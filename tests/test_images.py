@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
 import pytest
@@ -69,3 +71,53 @@ def test_pixel_limit_checked_from_header_before_decoding():
     with pytest.raises(ImageError, match="pixel limit of 200.0 MP"):
         decode_image(header + b"\x08\x02\x00\x00\x00", max_pixels=200_000_000)
     check_pixels((20000, 20000), 400_000_000)  # within a raised limit: accepted
+
+
+def _tiff_header(width: int, height: int) -> bytes:
+    """A little-endian TIFF header whose only directory declares width x height (no pixels)."""
+    entries = [(256, 4, 1, width), (257, 4, 1, height)]
+    ifd = len(entries).to_bytes(2, "little") + b"".join(
+        t.to_bytes(2, "little") + k.to_bytes(2, "little") + n.to_bytes(4, "little")
+        + v.to_bytes(4, "little") for t, k, n, v in entries)
+    return b"II*\x00" + (8).to_bytes(4, "little") + ifd + b"\x00" * 4
+
+
+def test_header_size_webp_and_tiff():
+    img = np.random.default_rng(0).integers(0, 255, (37, 53, 3), np.uint8)
+    assert header_size(_encode(img, ".webp")) == (53, 37)
+    assert header_size(_encode(img, ".tiff")) == (53, 37)
+    pil = pytest.importorskip("PIL.Image")
+    for fmt, options in (("WEBP", {"lossless": True}), ("WEBP", {"exif": b"Exif\x00\x00"}),
+                         ("TIFF", {"compression": "tiff_lzw"})):
+        buf = io.BytesIO()
+        pil.fromarray(img).save(buf, fmt, **options)
+        assert header_size(buf.getvalue()) == (53, 37), (fmt, options)
+
+
+def test_webp_and_tiff_pixel_limit_checked_before_decoding():
+    # headers that claim 30000x30000 with no pixel data: refused from the header alone
+    with pytest.raises(ImageError, match="30000x30000"):
+        decode_image(_tiff_header(30000, 30000), max_pixels=200_000_000)
+    vp8x = (b"RIFF" + (30).to_bytes(4, "little") + b"WEBPVP8X" + (10).to_bytes(4, "little")
+            + b"\x00" * 4 + (29999).to_bytes(3, "little") * 2)
+    with pytest.raises(ImageError, match="30000x30000"):
+        decode_image(vp8x, max_pixels=200_000_000)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_applied_as_a_viewer_does(fmt, orientation):
+    pil = pytest.importorskip("PIL.Image")
+    ops = pytest.importorskip("PIL.ImageOps")
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:10, :20] = (255, 255, 255)  # a white block at the stored top-left
+    exif = pil.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    pil.fromarray(stored).save(buf, fmt, exif=exif.tobytes(), quality=95)
+    data = buf.getvalue()
+    viewer = np.asarray(ops.exif_transpose(pil.open(io.BytesIO(data))).convert("RGB"))[:, :, ::-1]
+    out = decode_image(data)
+    assert out.shape == viewer.shape
+    assert np.abs(out.astype(int) - viewer).mean() < 3  # the same picture, JPEG noise aside
+    assert decode_image(data, orient=False).shape == stored.shape  # stored pixels on request

@@ -486,3 +486,37 @@ def test_unexpected_failure_is_a_plain_500():
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def _server_memory_mb(port: int) -> tuple[float, float]:
+    """(resident, peak resident) MB of the `pafpose serve` process listening on `port`."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"serve" in cmd and str(port).encode() in cmd:
+                status = dict(line.split(":", 1) for line in
+                              (proc / "status").read_text().splitlines() if ":" in line)
+                return tuple(int(status[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))
+        except OSError:
+            continue
+    pytest.fail(f"no server process found for port {port}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_extreme_images_bounded_and_memory_returns(thin_pb, tmp_path):
+    with running_server(tmp_path / "server.log", "--workers", "1") as port:
+        photo = need(MEDIA / "basketball1.png").read_bytes()
+        for _ in range(2):  # warm: the allocator's pools at their working size
+            assert post_image(port, photo)[0] == 200
+        baseline, _ = _server_memory_mb(port)
+        for w, h in [(3, 2000), (2000, 3), (6000, 40), (40, 6000)]:
+            pixels = np.random.default_rng(w).integers(0, 255, (h, w, 3), np.uint8)
+            status, _, body = post_image(port, cv2.imencode(".png", pixels)[1].tobytes())
+            assert status == 200, body
+            doc = json.loads(body)
+            assert doc["image"] == {"width": w, "height": h} and doc["count"] == 0
+        assert post_image(port, photo)[0] == 200
+        rss, peak = _server_memory_mb(port)
+    assert peak < 1000, peak  # unbounded, one 3x2000 request took > 10 GB
+    assert rss < baseline + 150, (baseline, rss)
+    assert "Traceback" not in (tmp_path / "server.log").read_text()

@@ -267,7 +267,7 @@ class CocoPoseDataset:
         """The augmented sample of image `index` in `epoch`."""
         image_id = self.image_ids[index]
         info = self.coco.loadImgs(image_id)[0]
-        image = read_image(self.images_dir / info["file_name"])
+        image = read_image(self.images_dir / info["file_name"], orient=False)
         img_h, img_w = image.shape[:2]
         rng = np.random.default_rng([self.seed, epoch, index])
         m, flip = self._transform(img_w, img_h, rng)
