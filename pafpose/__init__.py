@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _numba_cache  # noqa: F401  (first: sets numba's cache folder)
+from . import jit  # noqa: F401  (first: sets numba's cache folder)
 from .decode import DecodeParams, decode
 from .draw import draw_humans
 from .estimator import PoseEstimator

@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
+from .defaults import DEFAULT_MODEL
 from .estimator import PoseEstimator
 from .images import IMAGE_SUFFIXES, expand_inputs, read_image
 from .runtime import CpuFeatures, cpu_features, int8_advice
@@ -184,7 +185,7 @@ def peak_memory_mib() -> float:
 
 
 def run_bench(
-    model: str | Path = "mobilenet_thin",
+    model: str | Path = DEFAULT_MODEL,
     *,
     preset: str = "balanced",
     target_size: tuple[int, int] | None = None,

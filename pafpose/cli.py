@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .defaults import DEFAULT_INPUT_SIZE, DEFAULT_MODEL
+from .errors import PafposeError
 from .images import DEFAULT_MAX_PIXELS
 from .scales import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
 
@@ -105,7 +107,7 @@ def _stage_count(text: str) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="mobilenet_thin",
+    p.add_argument("--model", default=DEFAULT_MODEL,
                    help="model name or a local .pb / .onnx file (default: mobilenet_thin)")
     p.add_argument("--preset", default="balanced",
                    help="inference setting: seed (tf-pose-estimation exactly), fast (3 of 6 "
@@ -168,7 +170,8 @@ def _require(module: str, install: str) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Estimate poses on images and folders of images."""
-    from .predict import check_writable, collect_inputs, predict_files, results_document, write_json
+    from .files import write_json
+    from .predict import check_writable, collect_inputs, predict_files, results_document
 
     paths, notes = collect_inputs(args.inputs)
     for note in notes:
@@ -239,7 +242,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from .models.registry import MODELS, get_spec
 
     if args.action == "fetch":
-        for name in args.names or ["mobilenet_thin"]:
+        for name in args.names or [DEFAULT_MODEL]:
             path = fetch_source(get_spec(name))
             print(f"{name}: {path}")
         return 0
@@ -400,14 +403,14 @@ def _train_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coco-dir", required=True, metavar="DIR",
                    help="COCO folder: annotations/person_keypoints_<split>.json + <split>/ "
                         "(or person_keypoints.json + images/)")
-    p.add_argument("--model", default="mobilenet_thin",
+    p.add_argument("--model", default=DEFAULT_MODEL,
                    help="network: mobilenet_thin, mobilenet_v2_{large,small,1.4,1.0,0.75,0.5}, "
                         "cmu (default mobilenet_thin)")
     p.add_argument("--weights", metavar="seed|PATH",
                    help="start from the seed's weights ('seed'), a seed .pb or a checkpoint "
                         "(default: from scratch)")
     p.add_argument("--stages", type=_stage_count, help="refinement stages (default 6)")
-    p.add_argument("--input", type=_size, default=(432, 368), metavar="WxH",
+    p.add_argument("--input", type=_size, default=DEFAULT_INPUT_SIZE, metavar="WxH",
                    help="training input size, multiples of 16 (default 432x368)")
     p.add_argument("--output", default="runs/train", metavar="DIR",
                    help="run folder: checkpoints, logs (default runs/train)")
@@ -453,7 +456,7 @@ def _train_parsers(sub: argparse._SubParsersAction) -> None:
                        help="picture of an augmented training sample and its targets")
     p.add_argument("--coco-dir", required=True, metavar="DIR", help="COCO folder (as train)")
     p.add_argument("--split", default="train2017", help="(default train2017)")
-    p.add_argument("--input", type=_size, default=(432, 368), metavar="WxH",
+    p.add_argument("--input", type=_size, default=DEFAULT_INPUT_SIZE, metavar="WxH",
                    help="input size (default 432x368)")
     p.add_argument("--index", type=int, default=0, help="image index among those with people")
     p.add_argument("--epoch", type=int, default=0, help="epoch (changes the augmentation)")
@@ -578,8 +581,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pafpose` command."""
-    from .models.fetch import FetchError
-
     args = build_parser().parse_args(argv)
     _received.clear()
     previous = {}
@@ -590,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
     try:
         return args.func(args)
-    except (FetchError, FileNotFoundError, KeyError, ValueError, OSError) as exc:
+    except (PafposeError, FileNotFoundError, KeyError, ValueError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"pafpose: error: {message}", file=sys.stderr)
         return 2

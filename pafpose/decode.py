@@ -28,13 +28,12 @@ which is a peak, here as in TensorFlow.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
+from pafpose.jit import jit
 from pafpose.skeleton import (
     LIMB_PAF_CHANNELS,
     LIMBS,
@@ -44,11 +43,6 @@ from pafpose.skeleton import (
     NUM_PARTS,
     PARTS,
 )
-
-try:  # numba is optional: without it the same loops run as plain (slow) Python.
-    from numba import njit as _numba_njit
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    _numba_njit = None
 
 __all__ = ["DecodeParams", "Decoder", "Peaks", "Poses", "decode", "seed_kernel_1d"]
 
@@ -61,13 +55,6 @@ _BOUND_MARGIN = 1e-4
 _MAX_CACHED_SIZES = 16
 # Map values are clipped to +-this (network maps are about [-1, 1]): sums stay finite.
 _MAX_ABS = np.float32(1e6)
-
-
-def _jit(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Compile with numba (cached on disk, GIL released) when numba is installed."""
-    if _numba_njit is None:  # pragma: no cover
-        return fn
-    return _numba_njit(cache=True, nogil=True)(fn)
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,7 +300,7 @@ class _Operators:
 # --------------------------------------------------------------------------------------------
 
 
-@_jit
+@jit
 def _sample(maps, ch, y, x, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi):
     """Value of the upsampled channel ch at integer pixel (y, x), read from the low-res map."""
     if rep > 0:
@@ -327,7 +314,7 @@ def _sample(maps, ch, y, x, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi):
     return acc
 
 
-@_jit
+@jit
 def _box(
     src, ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi,
     ya, yb, xa, xb, src_t, rows_t, rows, out, pad,
@@ -378,7 +365,7 @@ def _box(
                 acc[k] += wy * row_in[k]
 
 
-@_jit
+@jit
 def _upsample(maps, ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi):
     """All channels of maps upsampled: Ay @ maps[c] @ Ax.T."""
     out_h = ay.shape[0]
@@ -394,7 +381,7 @@ def _upsample(maps, ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi):
     return out
 
 
-@_jit
+@jit
 def _parabola(lo, mid, hi):
     """Vertex offset in [-0.5, 0.5] of the parabola through (-1, lo), (0, mid), (1, hi)."""
     den = np.float64(lo) - 2.0 * np.float64(mid) + np.float64(hi)
@@ -406,7 +393,7 @@ def _parabola(lo, mid, hi):
     return np.float32(min(max(off, -0.5), 0.5))
 
 
-@_jit
+@jit
 def _grow(a):
     """a (n, k) copied into an array of twice the rows."""
     out = np.empty((2 * a.shape[0], a.shape[1]), dtype=a.dtype)
@@ -416,7 +403,7 @@ def _grow(a):
     return out
 
 
-@_jit
+@jit
 def _keep_strongest(found, first, n, k):
     """Keep the k rows of found[first:n] with the largest value (column 5), in their order."""
     order = _argsort_desc(found[first:n, 5], n - first)  # stable: ties keep raster order
@@ -427,7 +414,7 @@ def _keep_strongest(found, first, n, k):
     return first + keep.shape[0]
 
 
-@_jit
+@jit
 def _find_peaks(
     heat, n_parts, ay, ay_lo, ay_hi, ay_clo, ay_chi,
     axt, ax_lo, ax_hi, ax_clo, ax_chi,
@@ -569,7 +556,7 @@ def _find_peaks(
     return chans, fx, fy, scores
 
 
-@_jit
+@jit
 def _argsort_desc(keys, n):
     """Stable order of keys[:n], largest first (bottom-up merge sort)."""
     order = np.empty(n, dtype=np.int64)
@@ -603,7 +590,7 @@ def _argsort_desc(keys, n):
     return order
 
 
-@_jit
+@jit
 def _group(
     px, py, pscore, part_start, pafs, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi,
     map_h, map_w,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .decode import DecodeParams, Decoder, Poses
+from .defaults import DEFAULT_MODEL, STRIDE
 from .human import Human, humans_from_keypoints
 from .images import DEFAULT_MAX_PIXELS, as_image, check_pixels
 from .models.resolve import resolve_model
@@ -32,8 +33,6 @@ from .scales import to_image_coords as _map_to_image
 
 __all__ = ["PAD_MULTIPLE", "STRIDE", "PoseEstimator", "Prepared", "preprocess", "to_image_coords"]
 
-STRIDE = 8
-
 
 def preprocess(image: np.ndarray, target_size: tuple[int, int] | None) -> Prepared:
     """Resize (cubic, ignoring aspect, as the seed) to target_size or keep the size; pad to 16."""
@@ -51,7 +50,7 @@ class PoseEstimator:
 
     def __init__(
         self,
-        model: str | Path = "mobilenet_thin",
+        model: str | Path = DEFAULT_MODEL,
         target_size: tuple[int, int] | None = None,
         *,
         preset: str | Preset = DEFAULT_PRESET,

@@ -15,8 +15,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .estimator import PoseEstimator
+from .files import atomic_path
 from .images import ImageError, read_image
-from .models.fetch import atomic_path
 
 #: The summary figures pycocotools prints for keypoints, in its order.
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")

@@ -9,14 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import ImageError, ImageTooLargeError
+
 #: Default limit on the pixels of an input image (width x height).
 DEFAULT_MAX_PIXELS = 200_000_000
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
                             ".pgm", ".jp2"})
-
-
-class ImageError(ValueError):
-    """An input that cannot be used as an image; the message is one line for the user."""
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:
@@ -149,10 +147,10 @@ def decode_image(
 
 
 def check_pixels(size: tuple[int, int], max_pixels: int) -> None:
-    """Raise ImageError when width x height exceeds `max_pixels`."""
+    """Raise ImageTooLargeError when width x height exceeds `max_pixels`."""
     w, h = size
     if w * h > max_pixels:
-        raise ImageError(
+        raise ImageTooLargeError(
             f"image is {w}x{h} ({w * h / 1e6:.1f} MP), above the pixel limit of "
             f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)"
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.error
@@ -11,16 +10,15 @@ import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import cv2
 import numpy as np
 
 from .draw import draw_humans, maps_figure
 from .estimator import PoseEstimator
+from .files import write_image
 from .human import Human, openpose_json
 from .images import IMAGE_SUFFIXES, ImageError, decode_image, read_image
-from .models.fetch import atomic_path
 
 #: An image fetched from an http(s) URL may be at most this large (the server's default
 #: request body limit), and must arrive within this many seconds.
@@ -145,15 +143,6 @@ class FileResult:
     error: str | None = None
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """Encode and write an image atomically (the format follows the suffix)."""
-    ok, encoded = cv2.imencode(path.suffix or ".png", image)
-    if not ok:
-        raise ImageError(f"cannot encode {path.name}")
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(encoded.tobytes())
-
-
 def coco_image_id(path: Input) -> int | str:
     """COCO image id of a file: its numeric stem (000000000139.jpg -> 139), else its name."""
     if is_url(path):
@@ -199,13 +188,3 @@ def results_document(results: Iterable[FileResult], fmt: str) -> list[dict[str, 
         return [{"image": str(r.path), **openpose_json(r.humans)} for r in results
                 if r.error is None]
     raise ValueError(f"unknown format {fmt!r}; use coco or openpose")
-
-
-def write_json(document: Any, destination: str, stdout: TextIO) -> None:
-    """Write JSON to a path (atomically) or to stdout for '-'."""
-    text = json.dumps(document)
-    if destination == "-":
-        stdout.write(text + "\n")
-        return
-    with atomic_path(Path(destination)) as tmp:
-        tmp.write_text(text + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .decode import DecodeParams
+from .defaults import DEFAULT_INPUT_SIZE, NET_HEIGHT
 from .scales import COORDS, INTERPOLATIONS, RESIZE_MODES
 
 
@@ -56,8 +57,7 @@ class Preset:
 #: small person's arm joined back to its body (`DecodeParams.attach_cells`).
 _REFINED = DecodeParams(upsample=2.0, upsample_method="cubic", smooth="none", refine=True,
                         attach_cells=1.0)
-#: OpenPose's network height and its evaluation scales (0.5, 1, 1.5, 2 of 368 px).
-NET_HEIGHT = 368
+#: OpenPose's evaluation scales (0.5, 1, 1.5, 2 of its 368 px network height).
 OPENPOSE_SCALES: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
 #: The `fast` preset: 3 of the 6 network stages at height 288 (46% of the MACs of
 #: `balanced`; AP on the COCO dev subset 0.251 vs 0.289, README "Speed").
@@ -67,7 +67,7 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset(
-            "seed", "stretch", (432, 368), DecodeParams(), coords="seed",
+            "seed", "stretch", DEFAULT_INPUT_SIZE, DecodeParams(), coords="seed",
             description="tf-pose-estimation exactly: 432x368 stretched, area x4, 25x25 smoothing",
         ),
         Preset(

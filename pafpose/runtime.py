@@ -8,7 +8,6 @@ pays off (VNNI, AMX) come from `cpu_features`.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from .defaults import available_cpus
 from .models.integrity import ModelFileError
 
 #: Backend names accepted by `create_runtime` ("auto" picks among the installed ones).
@@ -32,10 +32,7 @@ AUTO_ORDER: tuple[str, ...] = ("openvino", "onnxruntime")
 
 def default_threads() -> int:
     """A sensible intra-op thread count: the CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cpus()
 
 
 @functools.cache

@@ -17,19 +17,14 @@ multiplies map pixels by image size / map size ("seed" convention), which is ~1 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
+from .errors import ImageTooLargeError
+from .jit import jit
 from .skeleton import FLIP_PARTS, LIMB_PAF_CHANNELS, LIMBS, NUM_HEATMAPS, NUM_PAFS
-
-try:  # numba is optional: without it the resampling loop runs as plain (slow) Python.
-    from numba import njit as _numba_njit
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    _numba_njit = None
 
 #: Network inputs are padded to a multiple of this (total stride 8; 16 keeps every internal
 #: resize of the network exact).
@@ -53,13 +48,6 @@ RESIZE_MODES: tuple[str, ...] = ("stretch", "height", "native")
 INTERPOLATIONS: tuple[str, ...] = ("cubic", "auto")
 #: Map pixel -> image pixel: "seed" (x * image_w / map_w) or "center" (half-pixel exact).
 COORDS: tuple[str, ...] = ("seed", "center")
-
-
-def _jit(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Compile with numba (cached on disk, GIL released) when numba is installed."""
-    if _numba_njit is None:  # pragma: no cover
-        return fn
-    return _numba_njit(cache=True, nogil=True)(fn)
 
 
 def _ceil_to(value: int, multiple: int) -> int:
@@ -104,10 +92,10 @@ class Ceiling:
             raise ValueError(f"max_upscale must be >= 1, got {self.max_upscale!r}")
 
     def check(self, size: tuple[int, int]) -> None:
-        """Raise ValueError when an explicit network size (w, h) is above the ceiling."""
+        """Raise ImageTooLargeError when an explicit network size (w, h) is above the ceiling."""
         w, h = padded_size(size)
         if w * h > self.max_pixels or max(w, h) > self.max_side:
-            raise ValueError(
+            raise ImageTooLargeError(
                 f"network input {size[0]}x{size[1]} is above the ceiling of {self.max_side} px "
                 f"a side and {self.max_pixels} px (--max-input-side, --max-input-pixels)")
 
@@ -292,7 +280,7 @@ def cubic_matrix(positions: np.ndarray, n_in: int) -> np.ndarray:
     return mat
 
 
-@_jit
+@jit
 def _resample_taps(maps, yi, yw, xi, xw):  # noqa: ANN001, ANN202
     """out[c, o, q] = sum_k yw[o, k] sum_j xw[q, j] maps[c, yi[o, k], xi[q, j]] (separable)."""
     n_c, h = maps.shape[0], maps.shape[1]

@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import queue
-import secrets
 import sys
 import threading
 import time
@@ -37,7 +36,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .defaults import available_cpus
 from .draw import draw_humans
+from .errors import VideoError
+from .files import temp_name
 from .human import Human
 from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, check_pixels, read_image
 from .track import Person, Tracker
@@ -51,10 +53,6 @@ FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
                 "srt://", "rtp://")
 _END = object()
-
-
-class VideoError(ValueError):
-    """A source or an output that cannot be used; the message is one line for the user."""
 
 
 class VideoInterrupted(KeyboardInterrupt):
@@ -367,11 +365,7 @@ class FrameResult(NamedTuple):
 def threads_per_worker(workers: int) -> int:
     """Inference threads for each of `workers` frames in the network at once: the CPUs shared
     out (one network run per core scales better than one run over all cores)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // max(1, workers))
+    return max(1, available_cpus() // max(1, workers))
 
 
 class _Estimators:
@@ -522,7 +516,7 @@ def annotate(image: np.ndarray, people: list[Person], fps: float | None = None,
 
 def _temp_beside(path: Path) -> Path:
     """A hidden temporary name beside `path` that keeps its suffix (containers go by it)."""
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
+    return temp_name(path, keep_suffix=True)
 
 
 def _into_place(tmp: Path, path: Path, frames: int) -> Path | None:

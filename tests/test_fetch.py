@@ -162,7 +162,7 @@ def test_cache_dir_override(monkeypatch, tmp_path):
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_atomic_path_results_have_the_umask_permissions(tmp_path, umask):
     """Outputs are as readable as a plain open() would make them (mkstemp's are 0600)."""
-    from pafpose.models.fetch import atomic_path
+    from pafpose.files import atomic_path
 
     old = os.umask(umask)
     try:

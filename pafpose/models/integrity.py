@@ -18,6 +18,8 @@ import shutil
 import time
 from pathlib import Path
 
+from ..errors import ModelError
+
 #: Where pafpose reports repairs of its cache (one line each; stderr unless configured).
 log = logging.getLogger("pafpose.models")
 
@@ -33,7 +35,7 @@ STALE_AGE_LIVE_PID = 24 * 3600.0
 RACY_NS = 2_000_000_000
 
 
-class ModelFileError(ValueError):
+class ModelFileError(ModelError):
     """A model file is damaged, truncated or not a model; the message names the file."""
 
 
@@ -68,7 +70,7 @@ def write_record(path: Path, sha256: str, built: bool = True,
     `built` marks a file that pafpose wrote itself and whose recorded hash is the reference;
     `meta` keeps a copy of its metadata (e.g. the ONNX metadata_props) for cheap checks.
     """
-    from .fetch import atomic_path
+    from ..files import atomic_path
 
     st = path.stat()
     record = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "built": built,

@@ -282,7 +282,7 @@ def quantize_int8(
         quantize_static,
     )
 
-    from .fetch import atomic_path
+    from ..files import atomic_path
 
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")

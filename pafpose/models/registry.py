@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..defaults import DEFAULT_MODEL  # noqa: F401  (the registry's default, re-exported)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -37,7 +39,6 @@ MODELS: dict[str, ModelSpec] = {
     ),
 }
 
-DEFAULT_MODEL = "mobilenet_thin"
 
 
 def get_spec(name: str) -> ModelSpec:

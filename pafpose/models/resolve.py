@@ -11,8 +11,10 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
+from ..defaults import DEFAULT_INPUT_SIZE, cache_dir
+from ..files import atomic_path
 from . import tfgraph
-from .fetch import atomic_path, cache_dir, fetch_source
+from .fetch import fetch_source
 from .integrity import (
     check_built,
     current_sha256,
@@ -87,7 +89,7 @@ def convert_cached(pb: Path, stages: int | None = None) -> Path:
 #: Bump when the INT8 recipe (models/quantize.py) changes, so cached INT8 models are rebuilt.
 QUANTIZER_VERSION = "1"
 #: Network input size the calibration images are stretched to.
-CALIBRATION_SIZE = (432, 368)
+CALIBRATION_SIZE = DEFAULT_INPUT_SIZE
 
 Calibration = str | Path | Sequence[str | Path | np.ndarray]
 

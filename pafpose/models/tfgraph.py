@@ -22,7 +22,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from pafpose.models.fetch import atomic_path
 from pafpose.models.tfproto import (
     MAX_EXPANDED_ELEMENTS,
     TF_DTYPES,
@@ -30,6 +29,8 @@ from pafpose.models.tfproto import (
     NodeDef,
     parse_graphdef,
 )
+
+from ..files import atomic_path
 
 __all__ = [
     "OPSET",

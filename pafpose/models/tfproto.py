@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelError
+
 # Wire types.
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
 
@@ -39,7 +41,7 @@ MAX_EXPANDED_ELEMENTS = 1 << 25
 _expand_budget: ContextVar[list[int] | None] = ContextVar("_expand_budget", default=None)
 
 
-class GraphDefError(ValueError):
+class GraphDefError(ModelError):
     """A GraphDef file that cannot be read or converted; the message says why."""
 
 

@@ -22,8 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..draw import draw_humans
+from ..errors import ImageError, ImageTooLargeError
 from ..human import Human
-from ..images import ImageError, decode_image
+from ..images import decode_image
 from ..skeleton import COCO17_NAMES, DRAWN_LIMBS, PART_COLORS, PARTS
 from .limits import ServeConfig, image_bytes
 from .pool import QueueFull, WorkerPool
@@ -216,7 +217,7 @@ def create_app(estimator: Any, config: ServeConfig | None = None, model_name: st
             raise HTTPException(503, str(exc),
                                 headers={"Retry-After": str(exc.retry_after)}) from None
         except ImageError as exc:
-            status = 413 if "pixel limit" in str(exc) else 415
+            status = 413 if isinstance(exc, ImageTooLargeError) else 415
             raise HTTPException(status, f"{exc}") from None
         result.timings["total"] = _ms(time.perf_counter() - start)
         timing = ", ".join(f"{k};dur={v}" for k, v in result.timings.items())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartParser
 from starlette.requests import ClientDisconnect
 
+from ..defaults import available_cpus
 from ..images import DEFAULT_MAX_PIXELS
 
 #: Default limit on a request body, in bytes.
@@ -25,10 +25,7 @@ DEFAULT_MAX_CONNECTIONS = 32
 
 def cpu_count() -> int:
     """The CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cpus()
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,7 @@ never needs it.
 
 from __future__ import annotations
 
-
-class MissingDependencyError(ValueError):
-    """An optional dependency (PyTorch) is not installed."""
+from ..errors import MissingDependencyError
 
 
 def require_torch() -> None:

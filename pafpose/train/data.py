@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..defaults import DEFAULT_INPUT_SIZE, STRIDE
 from ..images import read_image
 from ..skeleton import (
     COCO17_FROM_OPENPOSE18,
@@ -29,7 +30,6 @@ from ..skeleton import (
     PART_COLORS,
 )
 
-STRIDE = 8
 #: exp(-x) < 0.01 beyond this (the seed's heatmap cut-off).
 _GAUSS_CUT = 4.6052
 
@@ -207,7 +207,7 @@ class CocoPoseDataset:
         self,
         ann_json: str | Path,
         images_dir: str | Path,
-        input_size: tuple[int, int] = (432, 368),
+        input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
         augment: AugmentConfig | None = None,
         targets: TargetConfig = TargetConfig(),
         seed: int = 0,
@@ -350,11 +350,11 @@ def _title(image: np.ndarray, text: str) -> np.ndarray:
 
 def write_sample_figure(
     coco_dir: str | Path, output: str | Path, split: str = "train2017",
-    input_size: tuple[int, int] = (432, 368), index: int = 0, epoch: int = 0, seed: int = 0,
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, index: int = 0, epoch: int = 0, seed: int = 0,
     augment: bool = True,
 ) -> Path:
     """Write the picture of one augmented sample and its targets (atomically); return its path."""
-    from ..models.fetch import atomic_path
+    from ..files import atomic_path
 
     ann, images = coco_paths(coco_dir, split)
     ds = CocoPoseDataset(ann, images, input_size,

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.fetch import atomic_path
+from ..defaults import DEFAULT_INPUT_SIZE
+from ..files import atomic_path
 from .networks import NetworkConfig, PoseNetwork, build_network
 
 INPUT_NAME = "image"
@@ -62,7 +63,7 @@ def network_from_checkpoint(ckpt: dict[str, Any] | str | Path) -> PoseNetwork:
 
 def export_onnx(
     net: PoseNetwork, output: str | Path, metadata: dict[str, str] | None = None,
-    sample_size: tuple[int, int] = (432, 368),
+    sample_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
 ) -> Path:
     """Write `net` as an ONNX model (atomically) with the seed graphs' input/output convention."""
     import onnx
@@ -100,6 +101,6 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path) -> Path:
     """Export a training checkpoint to ONNX; `PoseEstimator(model=output)` then runs it."""
     ckpt = load_checkpoint(checkpoint)
     net = network_from_checkpoint(ckpt)
-    size = tuple(ckpt.get("train", {}).get("input_size") or (432, 368))
+    size = tuple(ckpt.get("train", {}).get("input_size") or DEFAULT_INPUT_SIZE)
     meta = {"pafpose.checkpoint_step": str(ckpt.get("step", ""))}
     return export_onnx(net, output, meta, sample_size=(int(size[0]), int(size[1])))

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..models.fetch import atomic_path
+from ..defaults import DEFAULT_INPUT_SIZE, DEFAULT_MODEL
+from ..files import atomic_path
 from . import distributed as D
 from .data import AugmentConfig, CocoPoseDataset, TargetConfig, coco_paths
 from .export import CHECKPOINT_FORMAT, export_onnx, load_checkpoint
@@ -40,10 +41,10 @@ class TrainConfig:
 
     coco_dir: str
     output: str
-    model: str = "mobilenet_thin"
+    model: str = DEFAULT_MODEL
     weights: str | None = None  # None = from scratch, "seed", a seed .pb or a checkpoint .pt
     stages: int | None = None  # refinement stages (default: the network's 6)
-    input_size: tuple[int, int] = (432, 368)
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
     batch_size: int = 8  # per process
     steps: int | None = None  # total optimiser steps (default: epochs x steps per epoch)
     epochs: int = 1
