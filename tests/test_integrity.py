@@ -19,9 +19,9 @@ import pytest
 from pafpose import PoseEstimator
 from pafpose.models import integrity, resolve
 from pafpose.models.fetch import cache_state, cached_source_path
+from pafpose.models.graphdef import GraphDefError
 from pafpose.models.integrity import ModelFileError
 from pafpose.models.registry import MODELS
-from pafpose.models.tfproto import GraphDefError
 from pafpose.runtime import available_backends
 
 from .conftest import MEDIA, ROOT, need

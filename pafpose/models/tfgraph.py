@@ -22,15 +22,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from pafpose.models.tfproto import (
-    MAX_EXPANDED_ELEMENTS,
-    TF_DTYPES,
-    GraphDefError,
-    NodeDef,
-    parse_graphdef,
-)
-
 from ..files import atomic_path
+from .graphdef import MAX_EXPANDED_ELEMENTS, TF_DTYPES, GraphDefError, NodeDef, parse_graphdef
 
 __all__ = [
     "OPSET",

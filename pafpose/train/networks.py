@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..models.tfproto import NodeDef, parse_graphdef
+from ..models.graphdef import NodeDef, parse_graphdef
 from ..skeleton import NUM_HEATMAPS, NUM_PAFS
 
 #: Total stride of every network: the maps are 1/8 of the input size.
