@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -152,6 +153,40 @@ def test_index_urls_follow_environment(monkeypatch):
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://a.invalid/simple http://b.invalid/simple")
     assert fetch.index_urls() == ["http://example.invalid/simple", "http://a.invalid/simple",
                                   "http://b.invalid/simple"]
+
+
+def _no_pip_environment(monkeypatch):
+    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONFIG_FILE", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_index_urls_follow_the_pip_config_file(monkeypatch, tmp_path):
+    _no_pip_environment(monkeypatch)
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = http://example.invalid/simple\n"
+                    "extra-index-url = http://a.invalid/simple\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    assert fetch.index_urls() == ["http://example.invalid/simple", "http://a.invalid/simple"]
+
+
+def test_index_urls_follow_the_user_pip_conf(monkeypatch, tmp_path):
+    _no_pip_environment(monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".config" / "pip").mkdir(parents=True)
+    (tmp_path / ".config" / "pip" / "pip.conf").write_text(
+        "[install]\nindex-url = http://user.invalid/simple\n")
+    assert fetch.index_urls()[0] == "http://user.invalid/simple"
+
+
+def test_index_urls_fall_back_to_pips_default(monkeypatch):
+    _no_pip_environment(monkeypatch)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # pip then reads no configuration file
+    default = fetch._pip_default_index()
+    assert default is not None and re.fullmatch(r"https://[^/\s]+/simple/?", default)
+    assert fetch.index_urls() == [default]
+    monkeypatch.setattr(fetch, "_pip", lambda *args: "")  # pip missing or mute
+    with pytest.raises(fetch.FetchError, match="PIP_INDEX_URL"):
+        fetch.index_urls()
 
 
 def test_cache_dir_override(monkeypatch, tmp_path):

@@ -62,17 +62,21 @@ def source_problem(path: Path, spec: ModelSpec) -> str | None:
     return None
 
 
-def _pip_config() -> dict[str, str]:
-    """pip's effective configuration as `section.key -> value` (empty when pip is unavailable)."""
+def _pip(*args: str) -> str:
+    """The output of `python -m pip ARGS` (empty when pip is unavailable or fails)."""
     try:
-        out = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "list"],
+        return subprocess.run(
+            [sys.executable, "-m", "pip", *args],
             capture_output=True, text=True, timeout=60, check=False,
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return {}
+        return ""
+
+
+def _pip_config() -> dict[str, str]:
+    """pip's configuration files and PIP_* variables as `section.key -> value` (`pip config`)."""
     config = {}
-    for line in out.splitlines():
+    for line in _pip("config", "list").splitlines():
         m = re.match(r"^([^=]+)='(.*)'$", line.strip())
         if m:
             config[m.group(1)] = m.group(2)
@@ -80,12 +84,9 @@ def _pip_config() -> dict[str, str]:
 
 
 def _pip_default_index() -> str | None:
-    """pip's own built-in default index URL."""
-    try:
-        from pip._internal.models.index import PyPI  # type: ignore[import-not-found]
-    except Exception:  # pip missing or reorganised
-        return None
-    return str(PyPI.simple_url)
+    """pip's built-in default index URL, as `pip install --help` documents it."""
+    m = re.search(r"--index-url\b.*?\(default\s+(\S+?)\)", _pip("install", "--help"), re.S)
+    return m[1] if m else None
 
 
 def index_urls() -> list[str]:
