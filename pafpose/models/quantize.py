@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 from tqdm import tqdm
@@ -238,12 +239,22 @@ class _Reader:
 
 
 def calibration_tensors(
-    images: Iterable[np.ndarray], target_size: tuple[int, int] | None
+    images: Iterable[np.ndarray], target_size: tuple[int, int]
 ) -> list[np.ndarray]:
-    """Network inputs (1, H, W, 3) float32 of BGR images, prepared as the estimator does."""
-    from ..estimator import preprocess
+    """Network inputs (1, H, W, 3) float32 of BGR images, prepared as the estimator does.
 
-    return [preprocess(image, target_size).tensor for image in images]
+    Like the estimator's default preprocessing: each image is stretched to `target_size` (w, h)
+    with cubic interpolation; the size is a multiple of 16, so nothing is padded.
+    """
+    w, h = target_size
+    if w % 16 or h % 16:
+        raise ValueError(f"calibration size {target_size} must be a multiple of 16")
+    tensors = []
+    for image in images:
+        if image.shape[:2] != (h, w):
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+        tensors.append(image[None].astype(np.float32))
+    return tensors
 
 
 def default_keep_float(model: onnx.ModelProto) -> list[str]:
