@@ -31,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pafpose.draw import annotate
 from pafpose.estimator import PoseEstimator
 from pafpose.human import Human
 from pafpose.track import Person, Tracker, track_stats
@@ -39,7 +40,6 @@ from pafpose.video import (
     FrameResult,
     JsonLinesWriter,
     VideoWriter,
-    annotate,
     frame_record,
     open_source,
     process_video,

@@ -305,7 +305,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     """Estimate poses over a video, a folder of images or a stream; write a video / JSON lines."""
     from .track import Tracker
     from .video import VideoInterrupted, open_source, process_video, threads_per_worker
-    from .window import open_window
+    from .video.window import open_window
 
     _check_outputs(args)
     source = open_source(args.input, start=args.start, end=args.end, every=args.every,
@@ -335,7 +335,7 @@ def cmd_webcam(args: argparse.Namespace) -> int:
     """Live pose estimation from a camera: a window when a display exists, else headless."""
     from .track import Tracker
     from .video import VideoInterrupted, open_source, process_video, threads_per_worker
-    from .window import open_window
+    from .video.window import open_window
 
     _check_outputs(args)
     source = open_source(args.camera, live=True, max_pixels=args.max_pixels)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from .human import Human
 from .skeleton import DRAWN_LIMBS, PART_COLORS
+
+if TYPE_CHECKING:
+    from .track import Person
 
 
 def draw_humans(
@@ -54,3 +58,37 @@ def maps_figure(
     paf_x = _overlay(image, np.abs(pafs[0::2]).max(axis=0), "PAF-x")
     paf_y = _overlay(image, np.abs(pafs[1::2]).max(axis=0), "PAF-y")
     return np.vstack([np.hstack([result, heat]), np.hstack([paf_x, paf_y])])
+
+
+def id_color(track_id: int) -> tuple[int, int, int]:
+    """A stable, well-separated BGR colour for a track id."""
+    hue = (track_id * 47) % 180
+    hsv = np.uint8([[[hue, 220, 255]]])
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
+
+
+def annotate(image: np.ndarray, people: list[Person], fps: float | None = None,
+             copy: bool = True) -> np.ndarray:
+    """Draw skeletons, each person's id above its head, and optionally an FPS counter."""
+    out = draw_humans(image, [p.human for p in people], copy=copy)
+    scale = max(0.5, out.shape[0] / 720)
+    thick = max(1, round(2 * scale))
+    for person in people:
+        if person.id is None:
+            continue
+        x, y, w, _ = person.human.bbox()
+        org = (int(x + w / 2) - int(10 * scale), max(int(y) - int(8 * scale), int(18 * scale)))
+        text = str(person.id)
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (0, 0, 0), thick + 2,
+                    cv2.LINE_AA)
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, id_color(person.id),
+                    thick, cv2.LINE_AA)
+    if fps is not None:
+        org = (int(10 * scale), int(30 * scale))
+        label = f"{fps:.1f} FPS"
+        cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2,
+                    cv2.LINE_AA)
+        cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thick,
+                    cv2.LINE_AA)
+    return out

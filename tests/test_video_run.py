@@ -1,5 +1,6 @@
-"""Video: sources, the pipelined runner, writers, `pafpose video` and `pafpose webcam`, on the
-real footage (vtest.avi, the PoseTrack frames) and the real model."""
+"""The whole video run: `process_video`, `pafpose video` and `pafpose webcam` (outputs,
+identities, early ends, errors), on the real footage (vtest.avi, the PoseTrack frames) and the
+real model."""
 
 from __future__ import annotations
 
@@ -14,13 +15,7 @@ import numpy as np
 import pytest
 
 from pafpose.track import Tracker, track_stats
-from pafpose.video import (
-    LiveSource,
-    VideoError,
-    iter_poses,
-    open_source,
-    process_video,
-)
+from pafpose.video import open_source, process_video
 
 from .conftest import MEDIA, STOP_SIGNALS, interrupt_when, need
 
@@ -59,62 +54,6 @@ def share_with_id(records: list[dict]) -> float:
 @pytest.fixture(scope="module", autouse=True)
 def _model(thin_pb):
     """Fetch the model before the first subprocess, so no download bar mixes into outputs."""
-
-
-# ------------------------------------------------------------------------------ sources
-
-
-def test_file_source_selects_frames():
-    video = need(MEDIA / "vtest.avi")
-    src = open_source(video, start=10, end=40, every=3)
-    assert (src.size, src.fps, src.count, src.live) == ((768, 576), 10.0, 10, False)
-    frames = list(src)
-    src.close()
-    assert [f.index for f in frames] == list(range(10, 40, 3))
-    assert frames[1].time == pytest.approx(1.3)
-    # frame 13 read by skipping equals frame 13 read in order
-    cap = cv2.VideoCapture(str(video))
-    for _ in range(14):
-        _, image = cap.read()
-    assert np.array_equal(image, frames[1].image)
-
-
-def test_truncated_video_ends_with_a_warning(tmp_path):
-    video = need(MEDIA / "vtest.avi")
-    cut = tmp_path / "cut.avi"
-    data = video.read_bytes()
-    cut.write_bytes(data[: len(data) * 3 // 8])
-    src = open_source(cut)
-    n = sum(1 for _ in src)
-    assert 0 < n < 795
-    assert "truncated or damaged" in src.warning
-
-
-@pytest.mark.parametrize("make, message", [
-    (lambda d: d / "missing.mp4", "no such file or folder"),
-    (lambda d: (d / "notes.mp4").write_text("not a video") and d / "notes.mp4",
-     "cannot open as a video"),
-    (lambda d: d, "no images in this folder"),
-])
-def test_unusable_sources_raise_one_line_errors(tmp_path, make, message):
-    with pytest.raises(VideoError, match=message) as info:
-        open_source(make(tmp_path))
-    assert "\n" not in str(info.value)
-
-
-# ------------------------------------------------------------------------------ API
-
-
-def test_iter_poses_keeps_order_with_workers(estimator):
-    folder = need(MEDIA / "posetrack-frames")
-    sequential = [estimator.inference(f.image) for f in open_source(folder)]
-    results = list(iter_poses(folder, estimator, workers=3))
-    assert [r.frame.index for r in results] == list(range(10))
-    for r, humans in zip(results, sequential, strict=True):
-        assert [p.id for p in r.people] == [None] * len(humans)
-        assert len(r.people) == len(humans)
-        for p, h in zip(r.people, humans, strict=True):
-            np.testing.assert_allclose(p.human.keypoints, h.keypoints)
 
 
 def test_vtest_stretch_files_and_identities(estimator, tmp_path):
@@ -253,22 +192,6 @@ def test_cli_bad_input_one_line_error_and_no_files(tmp_path, args, message):
     assert res.stderr.startswith("pafpose: error: ") and message in res.stderr, res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text.mp4"]
 
-
-def test_live_source_drops_stale_frames(estimator):
-    """A live source faster than the network (a video read as fast as it decodes): the runner
-    takes the newest frame each time, so indices jump and nothing piles up."""
-    video = need(MEDIA / "vtest.avi")
-    src = LiveSource(cv2.VideoCapture(str(video)), "fast camera", pace=False)
-    results = []
-    for result in iter_poses(src, estimator):
-        results.append(result)
-        if len(results) == 6:
-            break
-    index = [r.frame.index for r in results]
-    assert all(b > a for a, b in zip(index, index[1:], strict=False))
-    assert index[-1] - index[0] > 10  # a frame decodes in ~1 ms, the network takes far longer
-    assert src.dropped >= index[-1] - index[0] - 5
-    assert src._thread is not None and not src._thread.is_alive()  # stopped and released
 
 
 def test_cli_webcam_headless_with_a_video_as_camera(tmp_path):

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pafpose.window import open_window, x_display_reachable
+from pafpose.video.window import open_window, x_display_reachable
 
 from .conftest import MEDIA, need
 
@@ -190,7 +190,7 @@ def test_video_show_window_q_stops_and_keeps_complete_files(xserver, tmp_path):
 def test_window_fits_large_frames_on_the_screen(xserver, monkeypatch, kind):
     display, _ = xserver
     tkinter = pytest.importorskip("tkinter")  # Tk also tells the OpenCV window the screen size
-    from pafpose.window import OpenCVWindow, TkWindow
+    from pafpose.video.window import OpenCVWindow, TkWindow
 
     monkeypatch.setenv("DISPLAY", display)
     title = f"pafpose-fit-{kind}"
