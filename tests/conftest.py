@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -18,9 +19,15 @@ COCO_DEV = SHARED / "coco-dev"
 MEDIA = SHARED / "media"
 
 
+#: CI sets this: there, missing shared data is a failure, not a reason to skip.
+REQUIRE_SHARED = os.environ.get("PAFPOSE_REQUIRE_SHARED_DATA") == "1"
+
+
 def need(path: Path) -> Path:
-    """Skip the test, with a reason, when a shared data file or folder is absent."""
+    """Skip the test, with a reason, when a shared data file or folder is absent (fail in CI)."""
     if not path.exists():
+        if REQUIRE_SHARED:
+            pytest.fail(f"shared data not present: {path} (PAFPOSE_REQUIRE_SHARED_DATA=1)")
         pytest.skip(f"shared data not present: {path}")
     return path
 

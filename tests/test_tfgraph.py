@@ -13,7 +13,7 @@ import pytest
 from pafpose.models import tfgraph
 from pafpose.models.tfgraph import UnsupportedOpError
 
-from .conftest import SHARED
+from .conftest import SHARED, need
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -29,10 +29,7 @@ ORACLE_TOL = 1e-3
 @pytest.fixture(scope="module")
 def v2_pb() -> Path:
     """The mobilenet_v2_small graph from the shared data."""
-    path = MODELS / "mobilenet_v2_small_graph_opt.pb"
-    if not path.is_file():
-        pytest.skip(f"shared data not present: {path}")
-    return path
+    return need(MODELS / "mobilenet_v2_small_graph_opt.pb")
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -58,10 +55,7 @@ def sessions(request) -> dict[str, ort.InferenceSession]:
 
 def _reference(model: str, case: str) -> dict[str, np.ndarray]:
     """One TF 2.21 oracle case (skips when the shared data is absent)."""
-    path = REFERENCE / f"{model}__{case}.npz"
-    if not path.is_file():
-        pytest.skip(f"shared data not present: {path}")
-    with np.load(path) as data:
+    with np.load(need(REFERENCE / f"{model}__{case}.npz")) as data:
         return {k: data[k] for k in data.files}
 
 
