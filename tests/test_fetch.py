@@ -11,7 +11,6 @@ import re
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -189,26 +188,6 @@ def test_index_urls_fall_back_to_pips_default(monkeypatch):
         fetch.index_urls()
 
 
-def test_cache_dir_override(monkeypatch, tmp_path):
-    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path / "x"))
-    assert fetch.cache_dir() == Path(tmp_path / "x")
-
-
-@pytest.mark.parametrize("umask", [0o022, 0o077])
-def test_atomic_path_results_have_the_umask_permissions(tmp_path, umask):
-    """Outputs are as readable as a plain open() would make them (mkstemp's are 0600)."""
-    from pafpose.files import atomic_path
-
-    old = os.umask(umask)
-    try:
-        with atomic_path(tmp_path / "out.json") as tmp:
-            tmp.write_text("{}")
-    finally:
-        os.umask(old)
-    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o666 & ~umask
-    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
-
-
 def _downloads(index) -> int:
     return sum(hit.startswith("/files/") for hit in index.hits)
 
@@ -275,8 +254,3 @@ def test_leftovers_of_killed_downloads_are_removed_but_not_those_of_running_ones
     finally:
         alive.kill()
         alive.wait()
-
-
-def test_atomic_path_names_its_owner(tmp_path):
-    with fetch.atomic_path(tmp_path / "out.json") as tmp:
-        assert f".{os.getpid()}." in tmp.name and tmp.name.endswith(".part")
