@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pafpose.decode import DecodeParams, Decoder, Poses, decode, seed_kernel_1d
-from pafpose.skeleton import LIMB_PAF_CHANNELS, LIMBS, NUM_PARTS
+from pafpose.skeleton import LIMB_PAF_CHANNELS, LIMBS, NUM_PARTS, OPENPOSE_18
 
 from .conftest import SHARED, need
 
@@ -387,8 +387,8 @@ def test_accepts_other_dtypes_and_18_channel_heatmaps():
 
 def test_python_fallback_matches_compiled_grouping():
     # The compiled kernels are plain Python underneath (used as such without numba).
-    mod = importlib.import_module("pafpose.decode")
-    if not hasattr(mod._group, "py_func"):
+    mod = importlib.import_module("pafpose.decode.grouping")
+    if not hasattr(mod.group_people, "py_func"):
         pytest.skip("numba not installed: the Python path is the only one")
     people = [person(14, 24), person(38, 22, 0.8)]
     heat, paf = render(people)
@@ -398,13 +398,14 @@ def test_python_fallback_matches_compiled_grouping():
     np.cumsum(np.bincount(peaks.parts, minlength=NUM_PARTS), out=starts[1:])
     ops = dec._operators(H, W)
     uy, ux = ops.y.up, ops.x.up
+    layout = mod.Layout.of(OPENPOSE_18)
     args = (
         peaks.xs, peaks.ys, peaks.scores, starts, paf, ops.replicate,
         uy.mat, uy.lo, uy.hi, ux.mat, ux.lo, ux.hi, H * 4, W * 4,
-        mod._LIMBS, mod._LIMB_PAFS, 17, np.float32(0.05), 10, 7, 0.5, 4, np.float32(0.3), False,
+        layout.limbs, layout.limb_pafs, 17, np.float32(0.05), 10, 7, 0.5, 4, np.float32(0.3), False,
     )
-    cids_jit, scores_jit = mod._group(*args)
-    cids_py, scores_py = mod._group.py_func(*args)
+    cids_jit, scores_jit = mod.group_people(*args)
+    cids_py, scores_py = mod.group_people.py_func(*args)
     assert len(scores_jit) == 2
     assert np.array_equal(cids_jit, cids_py)
     assert np.array_equal(scores_jit, scores_py)
