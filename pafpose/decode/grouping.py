@@ -123,16 +123,34 @@ def group_people(
 ):
     """The seed's pafprocess: limb scoring, greedy matching, people assembly, filtering.
 
+    px, py, pscore: the peaks, ordered by part (part p's are part_start[p]:part_start[p + 1]).
     The PAF at upsampled pixel (x, y) is pafs[c, y // rep, x // rep], or interpolated from
-    the low-res pafs with the weights uy, ux if rep == 0. Returns the peak index of every part
-    of every person (-1: none) and the person scores, in the seed's order.
+    the low-res pafs with the weights uy, ux if rep == 0. limbs, limb_pafs: (limbs, 2) part
+    pairs and PAF channels; only the first n_start limbs may start a person. Returns the peak
+    index of every part of every person (-1: none) and the person scores, in the seed's order.
+    """
+    n_parts = part_start.shape[0] - 1
+    conn_c1, conn_c2, conn_s, conn_start = _connections(
+        px, py, part_start, pafs, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi, map_h, map_w,
+        limbs, limb_pafs, paf_thr, n_samples, min_count, length_ratio,
+    )
+    sub, n_sub = _assemble(
+        conn_c1, conn_c2, conn_s, conn_start, limbs, n_start, pscore, n_parts, merge
+    )
+    return _keep_people(sub, n_sub, n_parts, min_parts, min_score)
+
+
+@jit
+def _connections(
+    px, py, part_start, pafs, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi, map_h, map_w,
+    limbs, limb_pafs, paf_thr, n_samples, min_count, length_ratio,
+):
+    """Limb by limb: candidates scored along the PAF, then greedy one-to-one matching.
+
+    Returns the connections (peak ids c1, c2 and score), limb li's at
+    conn_start[li]:conn_start[li + 1].
     """
     n_limbs = limbs.shape[0]
-    n_parts = part_start.shape[0] - 1
-    fsteps = np.float32(n_samples)
-    max_fails = n_samples - min_count
-
-    # ---- limb candidates and greedy one-to-one matching, limb by limb ----
     max_conn = 0
     for li in range(n_limbs):
         na = part_start[limbs[li, 0] + 1] - part_start[limbs[li, 0]]
@@ -151,89 +169,125 @@ def group_people(
         nb = part_start[limbs[li, 1] + 1] - b0
         if na == 0 or nb == 0:
             continue
-        chx = limb_pafs[li, 0]
-        chy = limb_pafs[li, 1]
-        cand_a = np.empty(na * nb, dtype=np.int64)
-        cand_b = np.empty(na * nb, dtype=np.int64)
-        cand_s = np.empty(na * nb, dtype=np.float32)
-        n_cand = 0
-        for ia in range(na):
-            xa = px[a0 + ia]
-            ya = py[a0 + ia]
-            for ib in range(nb):
-                # float32 arithmetic as the seed's C++ (left to right, no FMA)
-                vx = px[b0 + ib] - xa
-                vy = py[b0 + ib] - ya
-                norm = np.sqrt(vx * vx + vy * vy)
-                if norm < 1e-12:
-                    continue
-                dx = vx / norm
-                dy = vy / norm
-                step_x = vx / fsteps
-                step_y = vy / fsteps
-                total = np.float32(0.0)
-                count = 0
-                fails = 0
-                for s in range(n_samples):
-                    fs = np.float32(s)
-                    lx = xa + fs * step_x
-                    ly = ya + fs * step_y
-                    # the seed's roundpaf: (int)(v + 0.5), v promoted to double
-                    sx = min(max(int(np.float64(lx) + 0.5), 0), map_w - 1)
-                    sy = min(max(int(np.float64(ly) + 0.5), 0), map_h - 1)
-                    if rep > 0:
-                        sy //= rep
-                        sx //= rep
-                        vpx = pafs[chx, sy, sx]
-                        vpy = pafs[chy, sy, sx]
-                    else:  # interpolate from the low-res map (written out: no call overhead)
-                        vpx = np.float32(0.0)
-                        vpy = np.float32(0.0)
-                        for i in range(uy_lo[sy], uy_hi[sy] + 1):
-                            row_x = np.float32(0.0)
-                            row_y = np.float32(0.0)
-                            for j in range(ux_lo[sx], ux_hi[sx] + 1):
-                                row_x += ux[sx, j] * pafs[chx, i, j]
-                                row_y += ux[sx, j] * pafs[chy, i, j]
-                            vpx += uy[sy, i] * row_x
-                            vpy += uy[sy, i] * row_y
-                    score = dx * vpx + dy * vpy
-                    total += score
-                    if score > paf_thr:
-                        count += 1
-                    else:
-                        fails += 1
-                        if fails > max_fails:  # can no longer reach min_count: rejected
-                            break
-                if count < min_count:
-                    continue
-                mean = total / fsteps
-                penalty = min(0.0, length_ratio * map_h / np.float64(norm) - 1.0)
-                crit2 = np.float32(np.float64(mean) + penalty)
-                if crit2 > 0:
-                    cand_a[n_cand] = ia
-                    cand_b[n_cand] = ib
-                    cand_s[n_cand] = crit2
-                    n_cand += 1
-        # Descending by score, stable, as std::sort for up to 16 elements (beyond, the seed's
-        # order of equal scores is unspecified).
-        order = argsort_desc(cand_s, n_cand)
-        used_a = np.zeros(na, dtype=np.bool_)
-        used_b = np.zeros(nb, dtype=np.bool_)
-        for k in order:
-            ia = cand_a[k]
-            ib = cand_b[k]
-            if used_a[ia] or used_b[ib]:
-                continue
-            used_a[ia] = True
-            used_b[ib] = True
-            conn_c1[n_conn] = a0 + ia
-            conn_c2[n_conn] = b0 + ib
-            conn_s[n_conn] = cand_s[k]
-            n_conn += 1
+        cand_a, cand_b, cand_s, n_cand = _limb_candidates(
+            px, py, a0, na, b0, nb, pafs, limb_pafs[li, 0], limb_pafs[li, 1], rep,
+            uy, uy_lo, uy_hi, ux, ux_lo, ux_hi, map_h, map_w,
+            paf_thr, n_samples, min_count, length_ratio,
+        )
+        n_conn = _match(
+            cand_a, cand_b, cand_s, n_cand, na, nb, a0, b0, conn_c1, conn_c2, conn_s, n_conn
+        )
     conn_start[n_limbs] = n_conn
+    return conn_c1, conn_c2, conn_s, conn_start
 
-    # ---- people: rows of n_parts peak ids (float32, -1 = none), score sum, part count ----
+
+@jit
+def _limb_candidates(
+    px, py, a0, na, b0, nb, pafs, chx, chy, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi,
+    map_h, map_w, paf_thr, n_samples, min_count, length_ratio,
+):
+    """The pairs (a, b) of one limb's peaks that pass the seed's tests, with their scores, in
+    enumeration order: at least min_count of n_samples samples along the segment with
+    PAF . unit > paf_thr, and a score = their mean + min(0, length_ratio * map_h / length - 1)
+    above 0. (One function with the sample loop inside: a call per pair costs ~50 ns.)
+    """
+    fsteps = np.float32(n_samples)
+    max_fails = n_samples - min_count
+    cand_a = np.empty(na * nb, dtype=np.int64)
+    cand_b = np.empty(na * nb, dtype=np.int64)
+    cand_s = np.empty(na * nb, dtype=np.float32)
+    n_cand = 0
+    for ia in range(na):
+        xa = px[a0 + ia]
+        ya = py[a0 + ia]
+        for ib in range(nb):
+            # float32 arithmetic as the seed's C++ (left to right, no FMA)
+            vx = px[b0 + ib] - xa
+            vy = py[b0 + ib] - ya
+            norm = np.sqrt(vx * vx + vy * vy)
+            if norm < 1e-12:
+                continue
+            dx = vx / norm
+            dy = vy / norm
+            step_x = vx / fsteps
+            step_y = vy / fsteps
+            total = np.float32(0.0)
+            count = 0
+            fails = 0
+            for s in range(n_samples):
+                fs = np.float32(s)
+                lx = xa + fs * step_x
+                ly = ya + fs * step_y
+                # the seed's roundpaf: (int)(v + 0.5), v promoted to double
+                sx = min(max(int(np.float64(lx) + 0.5), 0), map_w - 1)
+                sy = min(max(int(np.float64(ly) + 0.5), 0), map_h - 1)
+                if rep > 0:
+                    sy //= rep
+                    sx //= rep
+                    vpx = pafs[chx, sy, sx]
+                    vpy = pafs[chy, sy, sx]
+                else:  # interpolate from the low-res map (written out: no call overhead)
+                    vpx = np.float32(0.0)
+                    vpy = np.float32(0.0)
+                    for i in range(uy_lo[sy], uy_hi[sy] + 1):
+                        row_x = np.float32(0.0)
+                        row_y = np.float32(0.0)
+                        for j in range(ux_lo[sx], ux_hi[sx] + 1):
+                            row_x += ux[sx, j] * pafs[chx, i, j]
+                            row_y += ux[sx, j] * pafs[chy, i, j]
+                        vpx += uy[sy, i] * row_x
+                        vpy += uy[sy, i] * row_y
+                score = dx * vpx + dy * vpy
+                total += score
+                if score > paf_thr:
+                    count += 1
+                else:
+                    fails += 1
+                    if fails > max_fails:  # can no longer reach min_count: rejected
+                        break
+            if count < min_count:
+                continue
+            mean = total / fsteps
+            penalty = min(0.0, length_ratio * map_h / np.float64(norm) - 1.0)
+            crit2 = np.float32(np.float64(mean) + penalty)
+            if crit2 > 0:
+                cand_a[n_cand] = ia
+                cand_b[n_cand] = ib
+                cand_s[n_cand] = crit2
+                n_cand += 1
+    return cand_a, cand_b, cand_s, n_cand
+
+
+@jit
+def _match(cand_a, cand_b, cand_s, n_cand, na, nb, a0, b0, conn_c1, conn_c2, conn_s, n_conn):
+    """Greedy one-to-one matching of one limb's candidates, best score first; the kept ones
+    are appended to conn_* from n_conn on. Returns the new connection count."""
+    order = argsort_desc(cand_s, n_cand)
+    used_a = np.zeros(na, dtype=np.bool_)
+    used_b = np.zeros(nb, dtype=np.bool_)
+    for k in order:
+        ia = cand_a[k]
+        ib = cand_b[k]
+        if used_a[ia] or used_b[ib]:
+            continue
+        used_a[ia] = True
+        used_b[ib] = True
+        conn_c1[n_conn] = a0 + ia
+        conn_c2[n_conn] = b0 + ib
+        conn_s[n_conn] = cand_s[k]
+        n_conn += 1
+    return n_conn
+
+
+@jit
+def _assemble(conn_c1, conn_c2, conn_s, conn_start, limbs, n_start, pscore, n_parts, merge):
+    """People from the connections, limb by limb, as the seed assembles them.
+
+    Returns the rows (n_parts peak ids as float32, -1 = none, then score sum and part count)
+    and their number.
+    """
+    n_limbs = limbs.shape[0]
+    n_conn = conn_start[n_limbs]
     sub = np.full((max(n_conn, 1), n_parts + 2), -1.0, dtype=np.float32)
     n_sub = 0
     i_score = n_parts
@@ -286,8 +340,15 @@ def group_people(
                 sub[n_sub, i_count] = 2
                 sub[n_sub, i_score] = pscore[c1] + pscore[c2] + cs
                 n_sub += 1
+    return sub, n_sub
 
-    # ---- filters; the seed's row order ----
+
+@jit
+def _keep_people(sub, n_sub, n_parts, min_parts, min_score):
+    """The people with at least min_parts parts and a score >= min_score, in the seed's row
+    order: their peak ids (-1: none) and scores."""
+    i_score = n_parts
+    i_count = n_parts + 1
     keep = np.zeros(n_sub, dtype=np.bool_)
     n_keep = 0
     for s in range(n_sub):
