@@ -19,7 +19,7 @@ from .params import DecodeParams
 
 __all__ = [
     "Axis", "Band", "Operators", "box", "build_operators", "readonly", "sample", "seed_kernel_1d",
-    "upsample",
+    "span", "upsample",
 ]
 
 # Relative safety margin of the "can this region hold a peak?" bound (float32 rounding).
@@ -196,6 +196,17 @@ def sample(maps, ch, y, x, rep, uy, uy_lo, uy_hi, ux, ux_lo, ux_hi):
 
 
 @jit
+def span(lo, hi, a, b, none):
+    """(min of lo[a..b], max of hi[a..b]): the indices a run of band rows reaches; (none, -1)
+    if it reaches none."""
+    first, last = none, -1
+    for k in range(a, b + 1):
+        first = min(first, lo[k])
+        last = max(last, hi[k])
+    return first, last
+
+
+@jit
 def box(
     src, ay, ay_lo, ay_hi, axt, ax_lo, ax_hi, ax_clo, ax_chi,
     ya, yb, xa, xb, src_t, rows_t, rows, out, pad,
@@ -207,13 +218,8 @@ def box(
     a sum in a fixed order, whatever the box. src_t, rows_t, rows: scratch of shapes (w, h),
     (out_w, h), (h, out_w).
     """
-    ia, ib, ja, jb = src.shape[0], -1, src.shape[1], -1
-    for y in range(ya, yb + 1):
-        ia = min(ia, ay_lo[y])
-        ib = max(ib, ay_hi[y])
-    for x in range(xa, xb + 1):
-        ja = min(ja, ax_lo[x])
-        jb = max(jb, ax_hi[x])
+    ia, ib = span(ay_lo, ay_hi, ya, yb, src.shape[0])
+    ja, jb = span(ax_lo, ax_hi, xa, xb, src.shape[1])
     ni = ib - ia + 1
     if ni <= 0 or jb < ja:
         ni = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import jit
-from .operators import Operators, box, sample
+from .operators import Operators, box, sample, span
 from .params import DecodeParams, Peaks
 from .sorting import argsort_desc
 
@@ -126,13 +126,8 @@ def _find_peaks(
             if i1 < 0:
                 continue
         # output pixels that may be peaks, and the NMS margin around them
-        y0, y1, x0, x1 = out_h, -1, out_w, -1
-        for i in range(i0, i1 + 1):
-            y0 = min(y0, ay_clo[i])
-            y1 = max(y1, ay_chi[i])
-        for j in range(j0, j1 + 1):
-            x0 = min(x0, ax_clo[j])
-            x1 = max(x1, ax_chi[j])
+        y0, y1 = span(ay_clo, ay_chi, i0, i1, out_h)
+        x0, x1 = span(ax_clo, ax_chi, j0, j1, out_w)
         if y0 > y1 or x0 > x1:
             continue
         ya, yb = max(y0 - margin, 0), min(y1 + margin, out_h - 1)
