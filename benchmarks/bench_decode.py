@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from pafpose.decode import DecodeParams, Decoder
-from pafpose.skeleton import LIMB_PAF_CHANNELS, LIMBS
+from pafpose.skeleton import OPENPOSE_18
+
+SKELETON = OPENPOSE_18
 
 #: A standing person facing the camera, in low-res cells relative to the hips' centre.
 TEMPLATE = np.array(
@@ -54,25 +56,25 @@ def render(
     people: list[np.ndarray], h: int, w: int, rng: np.random.Generator, noise: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """(19, h, w) heatmaps and (38, h, w) PAFs for the given people."""
-    heat = np.zeros((19, h, w), np.float32)
-    paf = np.zeros((38, h, w), np.float32)
+    heat = np.zeros((SKELETON.num_heatmaps, h, w), np.float32)
+    paf = np.zeros((SKELETON.num_pafs, h, w), np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     sigma = 1.0
     for kp in people:
         for p, (x, y) in enumerate(kp):
             g = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2))
             heat[p] = np.maximum(heat[p], g)
-        for li, (a, b) in enumerate(LIMBS):
+        for li, (a, b) in enumerate(SKELETON.limbs):
             d = kp[b] - kp[a]
             length = max(float(np.hypot(*d)), 1e-6)
             u = d / length
             rx, ry = xx - kp[a][0], yy - kp[a][1]
             along = rx * u[0] + ry * u[1]
             on = (along >= -1) & (along <= length + 1) & (np.abs(rx * u[1] - ry * u[0]) <= 1)
-            cx, cy = LIMB_PAF_CHANNELS[li]
+            cx, cy = SKELETON.limb_pafs[li]
             paf[cx][on] = u[0]
             paf[cy][on] = u[1]
-    heat[18] = 1.0 - heat[:18].max(axis=0)
+    heat[-1] = 1.0 - heat[:-1].max(axis=0)
     if noise > 0:
         heat += rng.normal(0, noise, heat.shape).astype(np.float32)
         paf += rng.normal(0, noise, paf.shape).astype(np.float32)

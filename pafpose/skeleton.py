@@ -1,6 +1,12 @@
-"""Keypoint layouts as plain data: OpenPose-18 parts, limbs, PAF channels, COCO-17, colours."""
+"""Keypoint layouts as plain data: OpenPose-18 parts, limbs, PAF channels, COCO-17, colours.
+
+The module-level constants describe OpenPose-18; `Skeleton` holds a whole layout as one value
+(`OPENPOSE_18` is built from those constants) and is what the decoder takes.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 #: OpenPose-18 part names, in the network's heatmap channel order (channel 18 is the background).
 PARTS: tuple[str, ...] = (
@@ -45,4 +51,97 @@ PART_COLORS: tuple[tuple[int, int, int], ...] = (
     (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0),
     (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
     (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85),
+)
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A keypoint layout as data: what the network's channels mean and how parts join.
+
+    Everything downstream of the network (the decoder first) takes one of these instead of
+    assuming OpenPose-18: part count, limbs and their PAF channels are read from it.
+    """
+
+    #: Short name ("openpose18").
+    name: str
+    #: Part names, in heatmap channel order.
+    parts: tuple[str, ...]
+    #: Limbs as (part_a, part_b), in the order the grouping visits them.
+    limbs: tuple[tuple[int, int], ...]
+    #: PAF channel pair (x, y) of each limb, in the order of `limbs`.
+    limb_pafs: tuple[tuple[int, int], ...]
+    #: Only the first this many limbs may start a new person during grouping.
+    limbs_starting_person: int
+    #: Left/right partner of every part (for horizontal flips).
+    flip: tuple[int, ...]
+    #: Limbs drawn on pictures.
+    drawn_limbs: tuple[tuple[int, int], ...]
+    #: For each COCO-17 keypoint, the part it is taken from (-1: this layout has none).
+    coco17: tuple[int, ...]
+    #: Drawing colour (BGR) of each part.
+    colors: tuple[tuple[int, int, int], ...]
+    #: Whether the heatmaps end with a background channel.
+    background: bool = True
+
+    def __post_init__(self) -> None:
+        """Check that the layout is consistent (a programming error if not)."""
+        n, n_limbs = len(self.parts), len(self.limbs)
+        if n < 1 or len(set(self.parts)) != n:
+            raise ValueError(f"{self.name}: part names must be distinct and non-empty")
+        for a, b in (*self.limbs, *self.drawn_limbs):
+            if not (0 <= a < n and 0 <= b < n) or a == b:
+                raise ValueError(f"{self.name}: limb ({a}, {b}) is not a pair of parts")
+        if len(self.limb_pafs) != n_limbs:
+            raise ValueError(f"{self.name}: one PAF channel pair per limb is needed")
+        channels = sorted(c for pair in self.limb_pafs for c in pair)
+        if channels != list(range(2 * n_limbs)):
+            raise ValueError(f"{self.name}: PAF channels must be 0..{2 * n_limbs - 1}, once each")
+        if not 0 <= self.limbs_starting_person <= n_limbs:
+            raise ValueError(f"{self.name}: limbs_starting_person out of range")
+        if len(self.flip) != n or any(self.flip[self.flip[p]] != p for p in range(n)):
+            raise ValueError(f"{self.name}: flip must pair every part with its partner")
+        if len(self.coco17) != len(COCO17_NAMES) or not all(-1 <= p < n for p in self.coco17):
+            raise ValueError(f"{self.name}: coco17 needs one part (or -1) per COCO keypoint")
+        if len(self.colors) != n:
+            raise ValueError(f"{self.name}: one colour per part is needed")
+
+    @property
+    def num_parts(self) -> int:
+        """Number of parts (heatmap channels without the background)."""
+        return len(self.parts)
+
+    @property
+    def num_heatmaps(self) -> int:
+        """Heatmap channels of the network output (parts, then the background if any)."""
+        return self.num_parts + int(self.background)
+
+    @property
+    def num_limbs(self) -> int:
+        """Number of limbs (PAF channel pairs)."""
+        return len(self.limbs)
+
+    @property
+    def num_pafs(self) -> int:
+        """PAF channels of the network output (x, y per limb)."""
+        return 2 * len(self.limbs)
+
+    def index(self, part: str) -> int:
+        """Channel of the named part (ValueError if this layout has none)."""
+        try:
+            return self.parts.index(part)
+        except ValueError:
+            raise ValueError(f"{self.name} has no part {part!r}") from None
+
+
+#: The OpenPose-18 layout of tf-pose-estimation's models (COCO parts plus the neck).
+OPENPOSE_18 = Skeleton(
+    name="openpose18",
+    parts=PARTS,
+    limbs=LIMBS,
+    limb_pafs=LIMB_PAF_CHANNELS,
+    limbs_starting_person=NUM_LIMBS_STARTING_PERSON,
+    flip=FLIP_PARTS,
+    drawn_limbs=DRAWN_LIMBS,
+    coco17=COCO17_FROM_OPENPOSE18,
+    colors=PART_COLORS,
 )

@@ -164,8 +164,8 @@ def test_numba_cache_goes_under_pafpose_home(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["PAFPOSE_HOME"] = str(tmp_path)
     code = ("import importlib; import numpy as np\n"
-            "decode = importlib.import_module(\"pafpose.decode\")\n"
-            "order = decode._argsort_desc(np.array([0.2, 0.9, 0.5]), 3)\n"
+            "sorting = importlib.import_module(\"pafpose.decode.sorting\")\n"
+            "order = sorting.argsort_desc(np.array([0.2, 0.9, 0.5]), 3)\n"
             "assert list(order) == [1, 2, 0], order\n"
             "import numba; print(numba.config.CACHE_DIR)")
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
