@@ -19,6 +19,7 @@ import onnx
 from tqdm import tqdm
 
 from .defaults import DEFAULT_MODEL
+from .errors import InputError, NotFoundError
 from .estimator import PoseEstimator
 from .images import IMAGE_SUFFIXES, expand_inputs, read_image
 from .runtime import CpuFeatures, cpu_features, int8_advice
@@ -118,10 +119,10 @@ def bench_images(images: Sequence[str | Path] | None = None) -> list[Path]:
     """The given image files / folders expanded, else :func:`default_images`; never empty."""
     for item in images or ():
         if not Path(item).exists():
-            raise FileNotFoundError(f"{item}: no such file or folder")
+            raise NotFoundError(f"{item}: no such file or folder")
     paths = expand_inputs(images) if images else default_images()
     if not paths:
-        raise ValueError("no benchmark images found: give some with --images DIR")
+        raise InputError("no benchmark images found: give some with --images DIR")
     return paths
 
 
@@ -208,7 +209,7 @@ def run_bench(
     Ctrl-C stops the timed runs early and reports those finished.
     """
     if runs < 1:
-        raise ValueError(f"runs must be >= 1, got {runs}")
+        raise InputError(f"runs must be >= 1, got {runs}")
     paths = bench_images(images)
     if estimator is None:
         estimator = PoseEstimator(

@@ -43,3 +43,13 @@ class OutputError(PafposeError, OSError):
 
 class MissingDependencyError(PafposeError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class NotFoundError(PafposeError, FileNotFoundError):
+    """A file or folder the user named does not exist (a model, annotations, images, weights)."""
+
+
+class UnknownNameError(InputError, KeyError):
+    """A name that is none of the known ones (a model, a network); a KeyError too, as before."""
+
+    __str__ = Exception.__str__  # the message as it is (KeyError would quote it)

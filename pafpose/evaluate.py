@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .errors import InputError, MissingDependencyError, NotFoundError
 from .estimator import PoseEstimator
 from .files import atomic_path
 from .images import ImageError, read_image
@@ -48,22 +49,38 @@ class EvalResult:
 
 
 def load_coco_images(coco_json: str | Path) -> list[dict[str, Any]]:
-    """The `images` entries of a COCO keypoint file, by id; ValueError when it is not one."""
+    """The `images` entries of a COCO keypoint file, by id; InputError (a ValueError) when it
+    is not one, NotFoundError (a FileNotFoundError) when it does not exist."""
     path = Path(coco_json)
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
+        raise NotFoundError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a JSON file ({exc})") from None
+        raise InputError(f"{path}: not a JSON file ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not isinstance(
         doc.get("annotations"), list
     ):
-        raise ValueError(f"{path}: not a COCO annotation file (no 'images' / 'annotations')")
+        raise InputError(f"{path}: not a COCO annotation file (no 'images' / 'annotations')")
     try:
         return sorted(doc["images"], key=lambda im: im["id"])
     except (KeyError, TypeError):
-        raise ValueError(f"{path}: an entry of 'images' has no 'id'") from None
+        raise InputError(f"{path}: an entry of 'images' has no 'id'") from None
+
+
+def check_ready(results_json: str | Path | None = None) -> None:
+    """Fail now, in one line, when an evaluation cannot run to the end: pycocotools missing
+    (MissingDependencyError) or `results_json` not writable (OutputError)."""
+    import importlib.util
+
+    from .predict import check_writable
+
+    if importlib.util.find_spec("pycocotools") is None:
+        raise MissingDependencyError("pycocotools is missing: pip install 'pycocotools>=2.0.7'")
+    if results_json is not None:
+        check_writable(Path(results_json))
 
 
 def score_results(coco_json: str | Path, results: list[dict[str, Any]],
@@ -109,13 +126,13 @@ def evaluate_coco(
     images = load_coco_images(coco_json)
     if limit is not None:
         if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+            raise InputError(f"limit must be at least 1, got {limit}")
         images = images[:limit]
     if round_coords is None:
         round_coords = estimator.preset.round_coco
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
-        raise FileNotFoundError(f"{images_dir}: no such folder")
+        raise NotFoundError(f"{images_dir}: no such folder")
     results: list[dict[str, Any]] = []
     times: list[float] = []
     done: list[int] = []

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ImageError, ImageTooLargeError
+from .errors import ImageError, ImageTooLargeError, InputError
 
 #: Default limit on the pixels of an input image (width x height).
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -115,9 +115,9 @@ def as_image(image: object) -> np.ndarray:
     if image.dtype.kind not in "uif":
         raise TypeError(f"expected {_EXPECTED}, got an array of dtype {image.dtype}")
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
-        raise ValueError(f"expected {_EXPECTED}, got shape {image.shape}")
+        raise InputError(f"expected {_EXPECTED}, got shape {image.shape}")
     if image.size == 0:
-        raise ValueError(f"expected {_EXPECTED}, got an empty array of shape {image.shape}")
+        raise InputError(f"expected {_EXPECTED}, got an empty array of shape {image.shape}")
     return to_bgr8(image)
 
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
+from tqdm import tqdm
 
 from .draw import draw_humans, maps_figure
+from .errors import InputError, OutputError
 from .estimator import PoseEstimator
-from .files import write_image
+from .files import write_image, write_json
 from .human import Human, openpose_json
 from .images import IMAGE_SUFFIXES, ImageError, decode_image, read_image
 
@@ -118,19 +121,19 @@ def fetch_image(url: str, max_pixels: int, max_bytes: int = MAX_URL_BYTES,
 
 
 def check_writable(path: Path, folder: bool = False) -> None:
-    """Fail now (OSError, one line) unless `path` can be written: a folder that is (or can be
-    made) writable, or a file whose folder is; before any work is done."""
+    """Fail now (OutputError, an OSError, one line) unless `path` can be written: a folder that
+    is (or can be made) writable, or a file whose folder is; before any work is done."""
     target = path if folder else path.parent
     if not folder and path.is_dir():
-        raise OSError(f"{path}: is a folder, not a file")
+        raise OutputError(f"{path}: is a folder, not a file")
     if target.exists() and not target.is_dir():
-        raise OSError(f"{target}: is a file, not a folder")
+        raise OutputError(f"{target}: is a file, not a folder")
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OSError(f"{target}: cannot create this folder ({exc.strerror})") from None
+        raise OutputError(f"{target}: cannot create this folder ({exc.strerror})") from None
     if not os.access(target, os.W_OK | os.X_OK):
-        raise OSError(f"{target}: folder is not writable")
+        raise OutputError(f"{target}: folder is not writable")
 
 
 @dataclass
@@ -187,4 +190,75 @@ def results_document(results: Iterable[FileResult], fmt: str) -> list[dict[str, 
     if fmt == "openpose":
         return [{"image": str(r.path), **openpose_json(r.humans)} for r in results
                 if r.error is None]
-    raise ValueError(f"unknown format {fmt!r}; use coco or openpose")
+    raise InputError(f"unknown format {fmt!r}; use coco or openpose")
+
+
+def prepare_inputs(
+    items: Iterable[str | Path],
+    json_output: str | Path | None = None,
+    image_output: Path | None = None,
+    maps_output: Path | None = None,
+    note: Callable[[str], object] | None = None,
+) -> list[Input]:
+    """The inputs of a run (:func:`collect_inputs`; its notes handed to `note`), once the
+    outputs are known to be writable; InputError when no image is left, OutputError for an
+    output (before any work is done). `json_output` '-' is stdout."""
+    paths, notes = collect_inputs(items)
+    for text in notes if note is not None else ():
+        note(text)
+    if not paths:
+        raise InputError("no images found in the given inputs")
+    if json_output not in (None, "-"):
+        check_writable(Path(json_output))
+    for folder in (image_output, maps_output):
+        if folder is not None:
+            check_writable(folder, folder=True)
+    return paths
+
+
+@dataclass
+class PredictRun:
+    """What a run over several inputs did: its results, how many failed, whether it was
+    stopped (Ctrl-C) before the end."""
+
+    results: list[FileResult]
+    total: int
+    failed: int = 0
+    interrupted: bool = False
+
+
+def run_predict(
+    estimator: PoseEstimator,
+    paths: list[Input],
+    json_output: str | Path | None = None,
+    fmt: str = "openpose",
+    image_output: Path | None = None,
+    maps_output: Path | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> PredictRun:
+    """Estimate poses on `paths` with a progress bar (two inputs or more): one line per failed
+    input on `stderr`, one line per image on `stdout` unless `json_output` is given ('-' =
+    `stdout`); the JSON document is written even after Ctrl-C, with the images done."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    run = PredictRun([], len(paths))
+    bar = tqdm(total=len(paths), unit="img", disable=len(paths) < 2, file=stderr)
+    try:
+        for result in predict_files(estimator, paths, image_output, maps_output):
+            run.results.append(result)
+            bar.update()
+            if result.error:
+                run.failed += 1
+                tqdm.write(f"pafpose: {result.path}: {result.error}", file=stderr)
+            elif json_output is None:
+                tqdm.write(f"{result.path}: {len(result.humans)} people", file=stdout)
+    except KeyboardInterrupt:
+        tqdm.write(f"pafpose: interrupted after {len(run.results)} of {len(paths)} images",
+                   file=stderr)
+        run.interrupted = True
+    finally:
+        bar.close()
+        if json_output is not None:
+            write_json(results_document(run.results, fmt), json_output, stdout)
+    return run

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .decode import DecodeParams
 from .defaults import DEFAULT_INPUT_SIZE, NET_HEIGHT
+from .errors import InputError
 from .scales import COORDS, INTERPOLATIONS, RESIZE_MODES
 
 
@@ -89,12 +90,13 @@ DEFAULT_PRESET = "balanced"
 
 
 def get_preset(preset: str | Preset) -> Preset:
-    """A preset by name (or the preset itself); ValueError names the known ones."""
+    """A preset by name (or the preset itself); InputError (a ValueError) names the known
+    ones."""
     if isinstance(preset, Preset):
         return preset
     try:
         return PRESETS[preset]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}"
         ) from None

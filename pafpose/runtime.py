@@ -19,6 +19,7 @@ import onnx
 import onnxruntime as ort
 
 from .defaults import available_cpus
+from .errors import InputError
 from .models.integrity import ModelFileError
 
 #: Backend names accepted by `create_runtime` ("auto" picks among the installed ones).
@@ -55,9 +56,9 @@ def pick_backend(backend: str = "auto") -> str:
         installed = available_backends()
         return next(b for b in AUTO_ORDER if b in installed)
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
+        raise InputError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
     if backend == "openvino" and not _openvino_installed():
-        raise ValueError(f"backend {backend!r} is not installed "
+        raise InputError(f"backend {backend!r} is not installed "
                          f"(pip install '.[{backend}]' in the pafpose checkout)")
     return backend
 
@@ -175,7 +176,7 @@ class OrtRuntime:
         wanted = list(providers) if providers else ["CPUExecutionProvider"]
         missing = [p for p in wanted if p not in available]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"execution provider(s) {', '.join(missing)} not installed; "
                 f"available: {', '.join(available)}"
             )
@@ -257,6 +258,6 @@ def create_runtime(
     chosen = pick_backend(backend)
     if chosen == "openvino":
         if providers:
-            raise ValueError("execution providers apply to the onnxruntime backend only")
+            raise InputError("execution providers apply to the onnxruntime backend only")
         return OpenVinoRuntime(onnx_path, threads=threads)
     return OrtRuntime(onnx_path, threads=threads, providers=providers)

@@ -127,7 +127,7 @@ def test_eval_cli_prints_figures_and_writes_results(seed_estimator, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--coco-json", "MISSING.json"], "no such file"),
-    (["--limit", "0"], "limit must be at least 1"),
+    (["--limit", "0"], "--limit: expected an image count from 1"),
     (["--preset", "nope"], "unknown preset 'nope'"),
     (["--scales", "1,x"], "expected scales"),
 ])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..defaults import DEFAULT_MODEL  # noqa: F401  (the registry's default, re-exported)
+from ..errors import UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,12 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def get_spec(name: str) -> ModelSpec:
-    """Return the spec of a named model, or raise KeyError listing the known names."""
+    """Return the spec of a named model, or raise UnknownNameError (a KeyError) listing the
+    known names."""
     try:
         return MODELS[name]
     except KeyError:
         known = ", ".join(sorted(MODELS))
-        raise KeyError(
+        raise UnknownNameError(
             f"unknown model {name!r}; known models: {known} (or a .pb/.onnx path)"
         ) from None

@@ -12,6 +12,7 @@ import onnx
 from tqdm import tqdm
 
 from ..defaults import DEFAULT_INPUT_SIZE, cache_dir
+from ..errors import InputError, ModelError, NotFoundError
 from ..files import atomic_path
 from . import tfgraph
 from .fetch import fetch_source
@@ -128,7 +129,7 @@ def quantize_cached(fp32: Path, calibration: Calibration | None = None,
     images = _calibration_images(calibration, progress) if calibration is not None else []
     if not images:
         state = "built yet" if problem == "is missing" else f"usable ({out} {problem})"
-        raise ValueError(
+        raise InputError(
             f"no INT8 model {state} for {fp32.name}: give calibration images once "
             "(a folder of real photos with people, e.g. --calibration DIR)"
         )
@@ -153,7 +154,7 @@ def resolve_model(
     precision "int8" returns the quantized network (built once from `calibration` images).
     """
     if precision not in ("fp32", "int8"):
-        raise ValueError(f"unknown precision {precision!r}; choose fp32 or int8")
+        raise InputError(f"unknown precision {precision!r}; choose fp32 or int8")
     fp32 = _resolve_fp32(model, stages, progress)
     return quantize_cached(fp32, calibration, progress) if precision == "int8" else fp32
 
@@ -164,13 +165,13 @@ def _resolve_fp32(model: str | Path, stages: int | None, progress: bool) -> Path
     path = Path(model)
     if not path.is_file():
         known = ", ".join(sorted(MODELS))
-        raise FileNotFoundError(
+        raise NotFoundError(
             f"model {str(model)!r} is neither a known name ({known}) nor a file"
         )
     if path.suffix.lower() == ".onnx":
         if stages:
-            raise ValueError("stages=K needs a .pb source (an .onnx file is used as it is)")
+            raise InputError("stages=K needs a .pb source (an .onnx file is used as it is)")
         return path
     if path.suffix.lower() == ".pb":
         return convert_cached(path, stages)
-    raise ValueError(f"model file {path} must be a frozen TensorFlow graph (.pb) or ONNX (.onnx)")
+    raise ModelError(f"model file {path} must be a frozen TensorFlow graph (.pb) or ONNX (.onnx)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .app import create_app, serve
+from .app import check_port, create_app, serve
 from .limits import ServeConfig
 from .pool import QueueFull, WorkerPool
 
-__all__ = ["QueueFull", "ServeConfig", "WorkerPool", "create_app", "serve"]
+__all__ = ["QueueFull", "ServeConfig", "WorkerPool", "check_port", "create_app", "serve"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..draw import draw_humans
-from ..errors import ImageError, ImageTooLargeError
+from ..errors import ImageError, ImageTooLargeError, OutputError
 from ..human import Human
 from ..images import decode_image
 from ..skeleton import COCO17_NAMES, DRAWN_LIMBS, PART_COLORS, PARTS
@@ -232,6 +234,24 @@ def create_app(estimator: Any, config: ServeConfig | None = None, model_name: st
         )
 
     return app
+
+
+def check_port(host: str, port: int) -> None:
+    """OutputError (an OSError), one line, now when the address cannot be listened on (in use,
+    not ours), rather than after the model is loaded."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OutputError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise OutputError(f"cannot listen on {host}:{port}: {exc.strerror}"
+                              + (" (another server uses it; pick another --port)"
+                                 if exc.errno == errno.EADDRINUSE else "")) from None
 
 
 def serve(

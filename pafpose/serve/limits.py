@@ -11,6 +11,7 @@ from starlette.formparsers import MultiPartParser
 from starlette.requests import ClientDisconnect
 
 from ..defaults import available_cpus
+from ..errors import InputError
 from ..images import DEFAULT_MAX_PIXELS
 
 #: Default limit on a request body, in bytes.
@@ -47,13 +48,13 @@ class ServeConfig:
         if self.queue is None:
             object.__setattr__(self, "queue", 4 * cpu_count())
         if self.max_body < 1 or self.max_pixels < 1:
-            raise ValueError("the body and pixel limits must be positive")
+            raise InputError("the body and pixel limits must be positive")
         if self.workers < 1 or self.queue < 0:
-            raise ValueError("workers must be >= 1 and the queue >= 0")
+            raise InputError("workers must be >= 1 and the queue >= 0")
         if not (self.request_timeout > 0 and self.keep_alive > 0):
-            raise ValueError("the timeouts must be positive")
+            raise InputError("the timeouts must be positive")
         if self.max_connections < 1:
-            raise ValueError("max connections must be >= 1")
+            raise InputError("max connections must be >= 1")
 
 
 def _too_large(size: int | str, limit: int) -> HTTPException:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ..errors import InputError
+
 T = TypeVar("T")
 
 
@@ -26,7 +28,7 @@ class WorkerPool:
 
     def __init__(self, workers: int, queue: int) -> None:
         if workers < 1 or queue < 0:
-            raise ValueError("workers must be >= 1 and queue >= 0")
+            raise InputError("workers must be >= 1 and queue >= 0")
         self.workers = workers
         self.queue = queue
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="pafpose-worker")

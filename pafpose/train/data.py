@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..defaults import DEFAULT_INPUT_SIZE, STRIDE
+from ..errors import InputError, NotFoundError
 from ..images import read_image
 from ..skeleton import (
     COCO17_FROM_OPENPOSE18,
@@ -177,7 +178,7 @@ def coco_paths(coco_dir: str | Path, split: str) -> tuple[Path, Path]:
     for ann, images in candidates:
         if ann.is_file() and images.is_dir():
             return ann, images
-    raise FileNotFoundError(
+    raise NotFoundError(
         f"no COCO keypoints for split {split!r} in {root} (expected "
         f"annotations/person_keypoints_{split}.json and {split}/, or person_keypoints.json and "
         "images/)")
@@ -218,7 +219,7 @@ class CocoPoseDataset:
 
         w, h = input_size
         if w <= 0 or h <= 0 or w % 16 or h % 16:
-            raise ValueError(f"input size must be positive multiples of 16, got {w}x{h}")
+            raise InputError(f"input size must be positive multiples of 16, got {w}x{h}")
         self.input_size = (int(w), int(h))
         self.images_dir = Path(images_dir)
         self.augment = augment if augment is not None else AugmentConfig()
@@ -235,7 +236,7 @@ class CocoPoseDataset:
         if limit:
             ids = ids[:limit]
         if not ids:
-            raise ValueError(f"{ann_json}: no images with annotated people")
+            raise InputError(f"{ann_json}: no images with annotated people")
         self.image_ids: list[int] = ids
         self.person_ids = person_ids
 
@@ -360,13 +361,13 @@ def write_sample_figure(
     ds = CocoPoseDataset(ann, images, input_size,
                          AugmentConfig() if augment else AugmentConfig.none(), seed=seed)
     if not 0 <= index < len(ds):
-        raise ValueError(f"index {index} out of range: the set has {len(ds)} images with people")
+        raise InputError(f"index {index} out of range: the set has {len(ds)} images with people")
     figure = sample_figure(ds.sample(index, epoch))
     out = Path(output)
     suffix = out.suffix.lower() or ".png"
     ok, data = cv2.imencode(suffix, figure)
     if not ok:
-        raise ValueError(f"cannot encode an image as {suffix}")
+        raise InputError(f"cannot encode an image as {suffix}")
     with atomic_path(out) as tmp:
         tmp.write_bytes(data.tobytes())
     return out

@@ -11,6 +11,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler, Sampler
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -45,7 +47,7 @@ def setup(device: str | None = None) -> DistInfo:
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("--device cuda asked for, but PyTorch sees no CUDA device")
+            raise InputError("--device cuda asked for, but PyTorch sees no CUDA device")
         dev = torch.device("cuda", local if dev.index is None else dev.index)
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():

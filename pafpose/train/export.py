@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..defaults import DEFAULT_INPUT_SIZE
+from ..errors import ModelError, NotFoundError
 from ..files import atomic_path
 from .networks import NetworkConfig, PoseNetwork, build_network
 
@@ -39,16 +40,16 @@ class NHWCPoseModel(nn.Module):
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a training checkpoint; a clear ValueError if the file is not one."""
+    """Read a training checkpoint; a clear ModelError (a ValueError) if the file is not one."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found")
+        raise NotFoundError(f"checkpoint {path} not found")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:  # pickle, zip or unpickler errors of a foreign or damaged file
-        raise ValueError(f"{path}: not a pafpose training checkpoint (unreadable)") from None
+        raise ModelError(f"{path}: not a pafpose training checkpoint (unreadable)") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a pafpose training checkpoint")
+        raise ModelError(f"{path}: not a pafpose training checkpoint")
     return ckpt
 
 

@@ -26,56 +26,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..defaults import DEFAULT_INPUT_SIZE, DEFAULT_MODEL
+from ..errors import InputError, NotFoundError
 from ..files import atomic_path
 from . import distributed as D
+from .config import TrainConfig
 from .data import AugmentConfig, CocoPoseDataset, TargetConfig, coco_paths
 from .export import CHECKPOINT_FORMAT, export_onnx, load_checkpoint
 from .loss import pose_loss
 from .networks import NetworkConfig, PoseNetwork, build_network, network_from_graph
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; stored in its checkpoints."""
-
-    coco_dir: str
-    output: str
-    model: str = DEFAULT_MODEL
-    weights: str | None = None  # None = from scratch, "seed", a seed .pb or a checkpoint .pt
-    stages: int | None = None  # refinement stages (default: the network's 6)
-    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
-    batch_size: int = 8  # per process
-    steps: int | None = None  # total optimiser steps (default: epochs x steps per epoch)
-    epochs: int = 1
-    lr: float | None = None  # None: 1e-4 from scratch, 1e-5 when starting from weights
-    weight_decay: float = 0.0
-    warmup_steps: int = 200
-    schedule: str = "cosine"  # "cosine" (to 0 at the last step) or "constant" (after warmup)
-    clip_grad: float = 100.0  # max gradient norm (0 = off)
-    amp: bool = True  # mixed precision, CUDA only
-    freeze_bn: bool | None = None  # None: frozen when starting from the seed's folded weights
-    workers: int = 2
-    seed: int = 0
-    train_split: str = "train2017"
-    val_split: str = "val2017"
-    train_limit: int | None = None  # use only the first N training images (tests, debugging)
-    augment: bool = True
-    val_every: int = 0  # steps between validations (0 = at the end only; -1 = never)
-    val_limit: int | None = 500  # validation images
-    val_preset: str | None = None  # inference preset for validation (None: as `pafpose eval`)
-    save_every: int = 1000  # steps between checkpoints (and at the end, and on Ctrl-C)
-    log_every: int = 10
-    resume: bool = False
-    device: str | None = None
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"unknown schedule {self.schedule!r} (cosine or constant)")
-        if self.batch_size < 1 or self.epochs < 1 or (self.steps is not None and self.steps < 1):
-            raise ValueError("batch size, epochs and steps must be positive")
 
 
 @dataclass
@@ -148,7 +106,7 @@ def seed_weights_path(model: str) -> Path:
     from ..models.registry import MODELS
 
     if model not in MODELS:
-        raise ValueError(f"no published seed weights for {model!r} here; pass its frozen graph "
+        raise InputError(f"no published seed weights for {model!r} here; pass its frozen graph "
                          "(.pb) to --weights")
     return fetch_source(model, progress=False)
 
@@ -163,7 +121,7 @@ def initial_network(cfg: TrainConfig) -> tuple[PoseNetwork, bool, dict[str, Any]
         weights = str(seed_weights_path(cfg.model))
     path = Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"weights {weights} not found")
+        raise NotFoundError(f"weights {weights} not found")
     if path.suffix.lower() == ".pb":
         net = network_from_graph(cfg.model, path, stages=cfg.stages)
         # The seed's graphs fold (or fix) their batch norms: keep them as they are.
@@ -274,7 +232,7 @@ def _train(cfg: TrainConfig, info: D.DistInfo) -> TrainResult:
     sampler = D.ResumableSampler(len(dataset), info, shuffle=True, seed=cfg.seed)
     steps_per_epoch = sampler.per_rank() // cfg.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(f"{len(dataset)} training images are fewer than batch size "
+        raise InputError(f"{len(dataset)} training images are fewer than batch size "
                          f"{cfg.batch_size} x {info.world_size} process(es)")
     total = cfg.steps or cfg.epochs * steps_per_epoch
     use_cuda = info.device.type == "cuda"

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
+from ..errors import InputError, ModelError, UnknownNameError
 from ..models.graphdef import NodeDef, parse_graphdef
 from ..skeleton import NUM_HEATMAPS, NUM_PAFS
 
@@ -360,7 +361,7 @@ NETWORKS: dict[str, NetworkConfig] = {
 def network_config(name: str, **overrides: Any) -> NetworkConfig:
     """The config of a named network, with fields overridden (stages, widths, backbone_norm)."""
     if name not in NETWORKS:
-        raise KeyError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
+        raise UnknownNameError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
     base = asdict(NETWORKS[name])
     base.update({k: v for k, v in overrides.items() if v is not None})
     return NetworkConfig(**base)
@@ -371,7 +372,7 @@ def build_network(config: NetworkConfig | str, **overrides: Any) -> PoseNetwork:
     if isinstance(config, str):
         config = network_config(config, **overrides)
     if config.stages < 1:
-        raise ValueError("a network needs at least one stage")
+        raise InputError("a network needs at least one stage")
     if config.family == "mobilenet_thin":
         backbone: nn.Module = ThinBackbone(config.width)
         branch = _mobilenet_branch(config.refine_width)
@@ -446,7 +447,7 @@ def tf_layers(pb: str | Path) -> dict[str, TFLayer]:
             continue
         weight = const(node.inputs[1])
         if weight is None:
-            raise ValueError(f"{pb}: conv {node.name!r} has no constant weights")
+            raise ModelError(f"{pb}: conv {node.name!r} has no constant weights")
         scope = node.name.rsplit("/", 1)[0]
         layer = TFLayer(scope, node.op, weight)
         after = consumers.get(node.name, [])
@@ -463,7 +464,7 @@ def tf_layers(pb: str | Path) -> dict[str, TFLayer]:
                             "eps": float(nxt.attr.get("epsilon", TF_BN_EPS)),
                             "is_training": bool(nxt.attr.get("is_training", True))}
         if scope in layers:
-            raise ValueError(f"{pb}: two convolutions in scope {scope!r}")
+            raise ModelError(f"{pb}: two convolutions in scope {scope!r}")
         layers[scope] = layer
     return layers
 
@@ -478,14 +479,14 @@ def _load_unit(unit: ConvUnit, layer: TFLayer) -> None:
     w = layer.weight
     if unit.depthwise:
         if layer.op != "DepthwiseConv2dNative" or w.shape[3] != 1:
-            raise ValueError(f"{layer.name}: expected a depthwise conv with multiplier 1")
+            raise ModelError(f"{layer.name}: expected a depthwise conv with multiplier 1")
         w = w.transpose(2, 3, 0, 1)  # (C, 1, kh, kw)
     else:
         if layer.op != "Conv2D":
-            raise ValueError(f"{layer.name}: expected a Conv2D, found {layer.op}")
+            raise ModelError(f"{layer.name}: expected a Conv2D, found {layer.op}")
         w = w.transpose(3, 2, 0, 1)  # OIHW
     if tuple(w.shape) != tuple(conv.weight.shape):
-        raise ValueError(f"{layer.name}: weight shape {tuple(w.shape)} does not fit the network's "
+        raise ModelError(f"{layer.name}: weight shape {tuple(w.shape)} does not fit the network's "
                          f"{tuple(conv.weight.shape)}")
     with torch.no_grad():
         conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
@@ -494,7 +495,7 @@ def _load_unit(unit: ConvUnit, layer: TFLayer) -> None:
             bn = layer.bn
             if isinstance(norm, BatchStatNorm) != bn["is_training"] or norm is None:
                 want = "batch statistics" if bn["is_training"] else "running statistics"
-                raise ValueError(f"{layer.name}: the graph's batch norm uses {want}; build the "
+                raise ModelError(f"{layer.name}: the graph's batch norm uses {want}; build the "
                                  "network with the matching backbone_norm")
             c = conv.out_channels
             gamma = bn["gamma"] if bn["gamma"] is not None and bn["gamma"].size else np.ones(c)
@@ -514,9 +515,9 @@ def _load_unit(unit: ConvUnit, layer: TFLayer) -> None:
             elif conv.bias is not None and norm is None:
                 conv.bias.copy_(torch.from_numpy(layer.bias))
             else:
-                raise ValueError(f"{layer.name}: the graph adds a bias the network cannot hold")
+                raise ModelError(f"{layer.name}: the graph adds a bias the network cannot hold")
         elif norm is not None or conv.bias is not None:
-            raise ValueError(f"{layer.name}: the graph has no bias/norm after this conv")
+            raise ModelError(f"{layer.name}: the graph has no bias/norm after this conv")
 
 
 def load_tf_graph(net: PoseNetwork, pb: str | Path) -> PoseNetwork:
@@ -526,7 +527,7 @@ def load_tf_graph(net: PoseNetwork, pb: str | Path) -> PoseNetwork:
     used = set()
     for unit in net.units():
         if unit.tf_name not in layers:
-            raise ValueError(f"{pb}: no convolution {unit.tf_name!r} in the graph "
+            raise ModelError(f"{pb}: no convolution {unit.tf_name!r} in the graph "
                              f"(is it a {net.config.name} graph?)")
         _load_unit(unit, layers[unit.tf_name])
         used.add(unit.tf_name)
@@ -536,7 +537,7 @@ def load_tf_graph(net: PoseNetwork, pb: str | Path) -> PoseNetwork:
 
     extra = [n for n in layers if n not in used and stage_of(n) <= net.config.stages]
     if extra:
-        raise ValueError(f"{pb}: {len(extra)} convolutions of the graph are not in the network, "
+        raise ModelError(f"{pb}: {len(extra)} convolutions of the graph are not in the network, "
                          f"e.g. {extra[0]!r}")
     return net
 

@@ -28,12 +28,13 @@ from .sources import (
     VideoFileSource,
     open_source,
 )
+from .window import Window, open_window
 from .writers import FOURCC_BY_SUFFIX, JsonLinesWriter, VideoWriter, frame_record
 
 __all__ = [
     "DEFAULT_FPS", "FOURCC_BY_SUFFIX", "EstimatorPool", "Frame", "FrameResult",
     "ImageFolderSource", "JsonLinesWriter", "LiveSource", "Source", "VideoError",
     "VideoFileSource", "VideoInterrupted", "VideoSummary", "VideoWriter", "annotate",
-    "frame_record", "id_color", "iter_poses", "open_source", "process_video",
-    "threads_per_worker",
+    "frame_record", "id_color", "iter_poses", "open_source", "open_window", "process_video",
+    "threads_per_worker", "Window",
 ]

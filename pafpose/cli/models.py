@@ -1,0 +1,33 @@
+"""`pafpose models`: the named models and their cache state; `models fetch` downloads one."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..defaults import DEFAULT_MODEL
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the models, or fetch one into the cache")
+    p.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")
+    p.add_argument("names", nargs="*", help="model names to fetch (default mobilenet_thin)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the named models and their cache state, or fetch one."""
+    from ..models.fetch import cache_dir, cache_state, fetch_source
+    from ..models.registry import MODELS, get_spec
+
+    if args.action == "fetch":
+        for name in args.names or [DEFAULT_MODEL]:
+            path = fetch_source(get_spec(name))
+            print(f"{name}: {path}")
+        return 0
+    home, cache = str(Path.home()), str(cache_dir())
+    print("cache:", "~" + cache[len(home):] if cache.startswith(home + "/") else cache)
+    for spec in MODELS.values():
+        state = cache_state(spec)
+        print(f"{spec.name:16s} {state:11s} {spec.description} [{spec.license}]")
+    return 0
