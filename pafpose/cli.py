@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .defaults import DEFAULT_INPUT_SIZE, DEFAULT_MODEL
 from .errors import PafposeError
 from .images import DEFAULT_MAX_PIXELS
-from .scales import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
+from .preprocess import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
 
 #: Signals that stop a run as Ctrl-C does: the work done is kept, the outputs are completed,
 #: and the exit status is 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
@@ -145,7 +145,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _estimator(args: argparse.Namespace):
     from .estimator import PoseEstimator
-    from .scales import Ceiling
+    from .preprocess import Ceiling
 
     if args.resize is not None and args.resize != (0, 0):  # refused before loading the model
         Ceiling(args.max_input_pixels, args.max_input_side).check(args.resize)

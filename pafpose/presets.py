@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .decode import DecodeParams
 from .defaults import DEFAULT_INPUT_SIZE, NET_HEIGHT
-from .scales import COORDS, INTERPOLATIONS, RESIZE_MODES
+from .preprocess import COORDS, INTERPOLATIONS, RESIZE_MODES
 
 
 @dataclass(frozen=True)
