@@ -21,7 +21,7 @@ from tqdm import tqdm
 from pafpose import PoseEstimator
 from pafpose.decode import Decoder
 from pafpose.images import IMAGE_SUFFIXES, read_image
-from pafpose.scales import content_size, prepare
+from pafpose.preprocess import content_size, prepare
 
 
 def decode_times(preset: str, paths: list[Path], repeat: int) -> np.ndarray:

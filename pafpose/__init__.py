@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import jit  # noqa: F401  (first: sets numba's cache folder)
 from .decode import DecodeParams, decode
 from .draw import draw_humans
-from .estimator import PoseEstimator
+from .estimator import PoseEstimator, Result
 from .human import BodyPart, Human, openpose_json
 from .models.resolve import resolve_model as load_model
 from .skeleton import COCO17_NAMES, LIMBS, PARTS
@@ -16,6 +16,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "COCO17_NAMES", "LIMBS", "PARTS", "BodyPart", "DecodeParams", "Human", "PoseEstimator",
-    "decode", "draw_humans", "load_model", "openpose_json",
+    "Result", "decode", "draw_humans", "load_model", "openpose_json",
 ]
 __all__ += ["Person", "Tracker", "iter_poses", "open_source", "process_video"]

@@ -237,10 +237,11 @@ def run_bench(
                 image = read_image(path, estimator.max_pixels)
                 samples["read"].append((time.perf_counter() - start) * 1000)
                 cpu = time.process_time()
-                people.append(len(estimator.inference(image)))
+                result = estimator.run(image)
+                people.append(len(result.humans))
                 samples["cpu"].append((time.process_time() - cpu) * 1000)
                 for name in ("preprocess", "network", "decode", "total"):
-                    samples[name].append(estimator.timings[name])
+                    samples[name].append(result.timings[name])
         except KeyboardInterrupt:
             interrupted = True
         if not people:

@@ -1,11 +1,16 @@
-"""PoseEstimator: preprocess -> network -> decode, and the map from network pixels to the image."""
+"""PoseEstimator: preprocess -> network (runtime) -> decode -> map back; each call returns a Result.
+
+The estimator holds only its settings, the runtime and a cache of decoders: it is shared across
+threads (server, video workers), and everything one call computes (people, maps, timings) is in
+the Result it returns.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +18,28 @@ import numpy as np
 
 from .decode import DecodeParams, Decoder, Poses
 from .defaults import DEFAULT_MODEL, STRIDE
+from .errors import InputError
 from .human import Human, humans_from_keypoints
 from .images import DEFAULT_MAX_PIXELS, as_image, check_pixels
 from .models.resolve import resolve_model
-from .presets import DEFAULT_PRESET, Preset, get_preset
-from .runtime import create_runtime
-from .scales import (
+from .multiscale import canvas_size, fuse, scale_views
+from .preprocess import (
     DEFAULT_MAX_INPUT_PIXELS,
     DEFAULT_MAX_INPUT_SIDE,
     PAD_MULTIPLE,
     Ceiling,
     Prepared,
-    canvas_size,
-    fuse,
+    View,
     prepare,
-    scale_views,
+    preprocess,
 )
-from .scales import to_image_coords as _map_to_image
+from .preprocess import to_image_coords as _map_to_image
+from .presets import DEFAULT_PRESET, Preset, get_preset
+from .runtime import create_runtime
+from .skeleton import NUM_HEATMAPS
 
-__all__ = ["PAD_MULTIPLE", "STRIDE", "PoseEstimator", "Prepared", "preprocess", "to_image_coords"]
-
-
-def preprocess(image: np.ndarray, target_size: tuple[int, int] | None) -> Prepared:
-    """Resize (cubic, ignoring aspect, as the seed) to target_size or keep the size; pad to 16."""
-    size = tuple(target_size) if target_size is not None else (image.shape[1], image.shape[0])
-    return prepare(image, size, "cubic")
+__all__ = ["PAD_MULTIPLE", "STRIDE", "PoseEstimator", "Prepared", "Result", "preprocess",
+           "to_image_coords"]
 
 
 def to_image_coords(poses: Poses, prepared: Prepared, coords: str = "seed") -> np.ndarray:
@@ -45,8 +47,37 @@ def to_image_coords(poses: Poses, prepared: Prepared, coords: str = "seed") -> n
     return _map_to_image(poses.keypoints, poses.map_size, prepared.view, coords)
 
 
+@dataclass(frozen=True)
+class Result:
+    """What one call of PoseEstimator.run computed.
+
+    heatmaps (19, h, w) and pafs (38, h, w) are cropped to the image: the network's stride-8
+    maps for a single view, else the fused canvas (upsampled); None for an image under 2 px.
+    timings: milliseconds spent on "network", "decode", "preprocess" (everything else: resize,
+    pad, fusing views, mapping back) and "total".
+    """
+
+    humans: list[Human]
+    heatmaps: np.ndarray | None
+    pafs: np.ndarray | None
+    timings: dict[str, float] = field(default_factory=dict)
+    image_size: tuple[int, int] = (0, 0)  # (w, h) of the image
+    #: The scale-1 view: the image's resized size in the padded network input (None: no run).
+    view: View | None = None
+    #: Number of network runs (views: scales, mirrored) whose maps were fused.
+    num_views: int = 0
+
+
+def _timings(start: float, network: float, decode: float) -> dict[str, float]:
+    """Milliseconds from seconds: the network, the decoder, the rest, and the total."""
+    total = (time.perf_counter() - start) * 1000
+    net, dec = network * 1000, decode * 1000
+    return {"preprocess": total - net - dec, "network": net, "decode": dec, "total": total}
+
+
 class PoseEstimator:
-    """Multi-person 2D pose estimation: `estimator.inference(image_bgr) -> list[Human]`."""
+    """Multi-person 2D pose estimation: `estimator.inference(image_bgr) -> list[Human]`;
+    `estimator.run(image_bgr) -> Result` (people, maps, timings). Safe to share across threads."""
 
     def __init__(
         self,
@@ -79,10 +110,16 @@ class PoseEstimator:
         or "int8" (built once from `calibration` images: a folder or a list of files).
         max_pixels refuses larger images; max_input_pixels / max_input_side bound the network
         input (area, longest side): a larger one is letterboxed (shrunk, aspect kept, padded),
-        and an explicit target_size above them is refused (ValueError).
+        and an explicit target_size above them is refused (ImageTooLargeError).
         """
         self.preset: Preset = get_preset(preset)
-        #: Bounds of the network input (see scales.Ceiling).
+        self.scales: tuple[float, ...] = (
+            tuple(float(s) for s in scales) if scales is not None else self.preset.scales
+        )
+        self.flip: bool = self.preset.flip if flip is None else bool(flip)
+        if not self.scales:
+            raise InputError("scales must hold at least one scale")
+        #: Bounds of the network input (see preprocess.Ceiling).
         self.ceiling: Ceiling = Ceiling(int(max_input_pixels), int(max_input_side))
         if target_size is not None and tuple(target_size) != (0, 0):
             self.ceiling.check((int(target_size[0]), int(target_size[1])))
@@ -98,10 +135,6 @@ class PoseEstimator:
         self.backend: str = self.runtime.backend
         self.precision: str = precision
         self.stages: int | None = stages
-        #: Milliseconds spent by the last inference: network, decode, preprocess (everything
-        #: else: resize, pad, fusing views, mapping back) and total.
-        self.timings: dict[str, float] = {}
-        self._clock = threading.local()
         self._decoders: dict[DecodeParams, Decoder] = {}
         if target_size is None:
             self._resize, self._size = self.preset.resize, self.preset.size
@@ -115,26 +148,14 @@ class PoseEstimator:
         if upsample is not None:
             params = dataclasses.replace(params, upsample=float(upsample))
         self.decode_params = params
-        self.scales: tuple[float, ...] = (
-            tuple(float(s) for s in scales) if scales is not None else self.preset.scales
-        )
-        self.flip: bool = self.preset.flip if flip is None else bool(flip)
-        if not self.scales:
-            raise ValueError("scales must hold at least one scale")
         self.max_pixels = max_pixels
-        #: The last maps, cropped to the image: at network resolution for a single view,
-        #: else the fused canvas: (19, h, w), (38, h, w).
-        self.heatmaps: np.ndarray | None = None
-        self.pafs: np.ndarray | None = None
 
     def network(self, prepared: Prepared) -> np.ndarray:
         """Run the network on a prepared input: (57, h, w) maps."""
-        start = time.perf_counter()
-        maps = self.runtime.run(prepared.tensor)[0]
-        self._clock.network = getattr(self._clock, "network", 0.0) + time.perf_counter() - start
-        return maps
+        return self.runtime.run(prepared.tensor)[0]
 
-    def _decode(self, heat: np.ndarray, paf: np.ndarray, params: DecodeParams) -> Poses:
+    def _decoder(self, params: DecodeParams) -> Decoder:
+        """The Decoder of a setting, built once and kept."""
         # One Decoder per setting, kept: building its operators per call costs a BLAS matmul
         # whose idle BLAS threads then spin through the next network call (+50-75% there).
         decoder = self._decoders.get(params)
@@ -142,10 +163,66 @@ class PoseEstimator:
             if len(self._decoders) >= 8:
                 self._decoders.clear()
             decoder = self._decoders.setdefault(params, Decoder(params))
+        return decoder
+
+    def run(
+        self,
+        image: np.ndarray | Any,
+        resize_to_default: bool = True,
+        upsample_size: float | None = None,
+    ) -> Result:
+        """Find the people in an image (as `inference`) and return them with the maps and timings.
+
+        Raises TypeError for anything but an image (None, a path, bytes, object arrays) and
+        ValueError for arrays of the wrong shape.
+        """
         start = time.perf_counter()
+        image = as_image(image)
+        image_size = (image.shape[1], image.shape[0])
+        check_pixels(image_size, self.max_pixels)
+        if min(image_size) < 2:
+            return Result([], None, None, _timings(start, 0.0, 0.0), image_size)
+        params = self.decode_params
+        if upsample_size is not None:
+            params = dataclasses.replace(params, upsample=float(upsample_size))
+        resize, size = (self._resize, self._size) if resize_to_default else ("native", None)
+        base, views = scale_views(image_size, resize, size, self.scales, self.flip,
+                                  self.ceiling)
+
+        # preprocess -> network, one view after the other
+        maps, network = [], 0.0
+        for view in views:
+            prepared = prepare(image, view.content_size, self.preset.interpolation, view.flip)
+            t0 = time.perf_counter()
+            maps.append(self.network(prepared))
+            network += time.perf_counter() - t0
+
+        # one plain view: the decoder upsamples its maps; several views: their maps averaged on
+        # the upsampled grid of the scale-1 view (the canvas)
+        if views == [base]:
+            heat, paf = maps[0][:NUM_HEATMAPS], maps[0][NUM_HEATMAPS:]
+            crop_w, crop_h = (-(-c // STRIDE) for c in base.content_size)
+        else:
+            canvas = canvas_size(base, params.upsample, STRIDE)
+            heat, paf = fuse(maps, views, base, canvas)
+            # The canvas is already upsampled: a network cell spans `upsample` canvas pixels.
+            params = dataclasses.replace(params, upsample=1.0,
+                                         attach_cells=params.attach_cells * params.upsample)
+            crop_w, crop_h = (-(-c * n // p) for c, n, p in
+                              zip(base.content_size, canvas, base.input_size, strict=True))
+
+        # decode
+        decoder = self._decoder(params)
+        t0 = time.perf_counter()
         poses = decoder(heat, paf)
-        self._clock.decode = time.perf_counter() - start
-        return poses
+        decode = time.perf_counter() - t0
+
+        # map back to image pixels
+        keypoints = _map_to_image(poses.keypoints, poses.map_size, base, self.preset.coords)
+        kept = (keypoints[:, :, 2] > 0).any(axis=1)  # people found only in the padding: none
+        humans = humans_from_keypoints(keypoints[kept], poses.scores[kept], image_size)
+        return Result(humans, heat[:, :crop_h, :crop_w], paf[:, :crop_h, :crop_w],
+                      _timings(start, network, decode), image_size, base, len(views))
 
     def inference(
         self,
@@ -155,47 +232,9 @@ class PoseEstimator:
     ) -> list[Human]:
         """Find the people in a BGR uint8 HxWx3 image (gray/BGRA/16-bit and PIL RGB accepted).
 
-        Raises TypeError for anything else (None, a path, bytes, object arrays) and ValueError
-        for arrays of the wrong shape.
+        The simple call: `run(...).humans`. Raises TypeError for anything else (None, a path,
+        bytes, object arrays) and ValueError for arrays of the wrong shape.
         """
-        start = time.perf_counter()
-        self._clock.network = self._clock.decode = 0.0
-        image = as_image(image)
-        check_pixels((image.shape[1], image.shape[0]), self.max_pixels)
-        if min(image.shape[:2]) < 2:
-            self.heatmaps = self.pafs = None
-            return []
-        params = self.decode_params
-        if upsample_size is not None:
-            params = dataclasses.replace(params, upsample=float(upsample_size))
-        resize, size = (self._resize, self._size) if resize_to_default else ("native", None)
-        image_size = (image.shape[1], image.shape[0])
-        base, views = scale_views(image_size, resize, size, self.scales, self.flip,
-                                  self.ceiling)
-        interpolation = self.preset.interpolation
-        if views == [base]:  # one plain view: the decoder upsamples its maps
-            maps = self.network(prepare(image, base.content_size, interpolation))
-            heat, paf = maps[:19], maps[19:]
-            poses = self._decode(heat, paf, params)
-            crop_w, crop_h = (-(-c // STRIDE) for c in base.content_size)
-        else:  # several views: average their maps on the upsampled grid of the scale-1 view
-            maps = [self.network(prepare(image, v.content_size, interpolation, v.flip))
-                    for v in views]
-            canvas = canvas_size(base, params.upsample, STRIDE)
-            heat, paf = fuse(maps, views, base, canvas)
-            # The canvas is already upsampled: a network cell spans `upsample` canvas pixels.
-            poses = self._decode(heat, paf, dataclasses.replace(
-                params, upsample=1.0, attach_cells=params.attach_cells * params.upsample))
-            crop_w, crop_h = (-(-c * n // p) for c, n, p in
-                              zip(base.content_size, canvas, base.input_size, strict=True))
-        self.heatmaps, self.pafs = heat[:, :crop_h, :crop_w], paf[:, :crop_h, :crop_w]
-        keypoints = _map_to_image(poses.keypoints, poses.map_size, base, self.preset.coords)
-        kept = (keypoints[:, :, 2] > 0).any(axis=1)  # people found only in the padding: none
-        humans = humans_from_keypoints(keypoints[kept], poses.scores[kept], image_size)
-        total = (time.perf_counter() - start) * 1000
-        net, dec = self._clock.network * 1000, self._clock.decode * 1000
-        self.timings = {"preprocess": total - net - dec, "network": net, "decode": dec,
-                        "total": total}
-        return humans
+        return self.run(image, resize_to_default, upsample_size).humans
 
     __call__ = inference

@@ -170,14 +170,15 @@ def predict_files(
                 image = fetch_image(str(path), estimator.max_pixels)
             else:
                 image = read_image(path, estimator.max_pixels)
-            humans = estimator.inference(image, upsample_size=upsample)
+            result = estimator.run(image, upsample_size=upsample)
+            humans = result.humans
         except ImageError as exc:
             yield FileResult(path, error=str(exc))
             continue
         if image_output is not None:
             write_image(image_output / f"{stem}.png", draw_humans(image, humans))
-        if maps_output is not None and estimator.heatmaps is not None:
-            figure = maps_figure(image, humans, estimator.heatmaps, estimator.pafs)
+        if maps_output is not None and result.heatmaps is not None:
+            figure = maps_figure(image, humans, result.heatmaps, result.pafs)
             write_image(maps_output / f"{stem}_maps.png", figure)
         yield FileResult(path, humans, (image.shape[1], image.shape[0]))
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from .decode import DecodeParams
 from .defaults import DEFAULT_INPUT_SIZE, NET_HEIGHT
 from .errors import InputError
-from .scales import COORDS, INTERPOLATIONS, RESIZE_MODES
+from .preprocess import COORDS, INTERPOLATIONS, RESIZE_MODES
 
 
 @dataclass(frozen=True)
 class Preset:
-    """One complete inference setting (see scales.py for the resize modes and conventions)."""
+    """One complete inference setting (see preprocess.py for the resize modes and conventions)."""
 
     name: str
     #: "stretch" (to `size` = (w, h), ignoring the aspect), "height" (`size` = network height,

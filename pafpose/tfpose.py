@@ -47,8 +47,8 @@ class TfPoseEstimator:
         self, npimg: np.ndarray, resize_to_default: bool = True, upsample_size: float = 1.0
     ) -> list[Human]:
         """Find people; like the seed, heatMat / pafMat then hold the upsampled maps (HWC)."""
-        humans = self._estimator.inference(npimg, resize_to_default, upsample_size)
-        heat, paf = self._estimator.heatmaps, self._estimator.pafs
+        result = self._estimator.run(npimg, resize_to_default, upsample_size)
+        humans, heat, paf = result.humans, result.heatmaps, result.pafs
         if heat is not None and paf is not None:
             size = (round(heat.shape[2] * upsample_size), round(heat.shape[1] * upsample_size))
             nearest = cv2.INTER_NEAREST  # integer ratios: pixel replication, as TF's area resize

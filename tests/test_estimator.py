@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
 import pytest
 
-from pafpose import PoseEstimator
-from pafpose.tfpose import TfPoseEstimator
+from pafpose import PoseEstimator, Result
+from pafpose.errors import ImageTooLargeError, InputError
+from pafpose.preprocess import View
 
 from .conftest import MEDIA, need
+from .test_preprocess import EXTREME_SIZES
 
 # Hand-labelled on the 512x512 astronaut photo (pixels): eye centres and the tip of the nose.
 # The eyes are 44 px apart; the network sees the photo at 368x368 (balanced preset), where one
@@ -41,11 +44,11 @@ def test_astronaut_one_person_face_and_neck(estimator, astronaut):
 
 
 def test_maps_kept_and_shaped(estimator, astronaut):
-    estimator.inference(astronaut)  # balanced: 512x512 seen at 368x368, stride-8 maps
-    assert estimator.heatmaps.shape == (19, 46, 46)
-    assert estimator.pafs.shape == (38, 46, 46)
+    result = estimator.run(astronaut)  # balanced: 512x512 seen at 368x368, stride-8 maps
+    assert result.heatmaps.shape == (19, 46, 46)
+    assert result.pafs.shape == (38, 46, 46)
     # the background channel is high away from the person, parts are not
-    assert estimator.heatmaps[18].mean() > 0.5
+    assert result.heatmaps[18].mean() > 0.5
 
 
 def test_any_image_size_and_native_resolution(estimator, astronaut):
@@ -77,14 +80,72 @@ def test_thread_safe_inference(estimator, astronaut):
     assert len(out) == 6 and all(np.array_equal(k, expected) for k in out)
 
 
-def test_tfpose_shim_matches(thin_pb, astronaut):
-    seed_like = TfPoseEstimator("mobilenet_thin", target_size=(432, 368))
-    humans = seed_like.inference(astronaut, resize_to_default=True, upsample_size=4.0)
-    ours = PoseEstimator(preset="seed", progress=False).inference(astronaut, upsample_size=4.0)
-    assert [h.body_parts.keys() for h in humans] == [h.body_parts.keys() for h in ours]
-    assert seed_like.heatMat.shape == (184, 216, 19) and seed_like.pafMat.shape == (184, 216, 38)
-    drawn = TfPoseEstimator.draw_humans(astronaut, humans, imgcopy=True)
-    assert drawn.shape == astronaut.shape and not np.array_equal(drawn, astronaut)
+def test_run_returns_a_result(estimator, astronaut):
+    result = estimator.run(astronaut)
+    assert isinstance(result, Result)
+    assert [h.keypoints.tolist() for h in result.humans] == \
+        [h.keypoints.tolist() for h in estimator.inference(astronaut)]
+    assert result.image_size == (512, 512) and result.num_views == 1
+    assert result.view == View((512, 512), (368, 368))
+    assert result.heatmaps.shape == (19, 46, 46) and result.pafs.shape == (38, 46, 46)
+    assert result.heatmaps.dtype == result.pafs.dtype == np.float32
+    assert set(result.timings) == {"preprocess", "network", "decode", "total"}
+    assert all(v >= 0 for v in result.timings.values())
+    assert result.timings["total"] >= result.timings["network"] + result.timings["decode"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.humans = []  # type: ignore[misc]
+    # nothing of the call is kept on the estimator
+    assert not {"heatmaps", "pafs", "timings", "_clock"} & set(vars(estimator))
+    tiny = estimator.run(np.zeros((1, 1, 3), np.uint8))
+    assert tiny.humans == [] and tiny.heatmaps is None and tiny.pafs is None
+    assert tiny.image_size == (1, 1) and tiny.timings["network"] == 0.0
+
+
+def test_concurrent_runs_each_get_their_own_maps(estimator, astronaut):
+    """Two images on two threads at once: each Result holds the maps of its own image."""
+    import cv2
+
+    other = cv2.imread(str(need(MEDIA / "messi5.jpg")))
+    images = [astronaut, other]
+    alone = [estimator.run(image) for image in images]
+    assert alone[0].heatmaps.shape != alone[1].heatmaps.shape
+    got: dict[int, list[Result]] = {0: [], 1: []}
+    barrier = threading.Barrier(2)
+
+    def work(i: int) -> None:
+        barrier.wait()
+        for _ in range(3):
+            got[i].append(estimator.run(images[i]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in (0, 1):
+        assert len(got[i]) == 3
+        for result in got[i]:
+            np.testing.assert_array_equal(result.heatmaps, alone[i].heatmaps)
+            np.testing.assert_array_equal(result.pafs, alone[i].pafs)
+            assert [h.keypoints.tolist() for h in result.humans] == \
+                [h.keypoints.tolist() for h in alone[i].humans]
+            assert result.image_size == alone[i].image_size
+
+
+def test_multiscale_result_holds_the_fused_canvas(thin_pb, astronaut):
+    est = PoseEstimator("mobilenet_thin", scales=(0.5, 1.0), flip=True, progress=False)
+    result = est.run(astronaut)
+    assert result.num_views == 4 and len(result.humans) == 1
+    # the canvas: the scale-1 input (368) upsampled by the preset's ratio, cropped to the image
+    side = 368 // 8 * est.decode_params.upsample
+    assert result.heatmaps.shape == (19, side, side) and result.pafs.shape == (38, side, side)
+
+
+def test_bad_settings_are_input_errors():
+    with pytest.raises(InputError, match="at least one scale"):
+        PoseEstimator(scales=(), progress=False)
+    with pytest.raises(ImageTooLargeError):
+        PoseEstimator(target_size=(99999, 99999), progress=False)
 
 
 def test_local_pb_model_path(thin_pb, astronaut):
@@ -160,30 +221,6 @@ def test_small_people_keep_their_arms(estimator):
 # Bounded network input, blank images, input checks, EXIF orientation
 # --------------------------------------------------------------------------------------------
 
-EXTREME_SIZES = [(3, 40), (40, 3), (500, 2), (2, 500), (3, 2000), (2000, 3), (6000, 40),
-                 (40, 6000)]
-
-
-@pytest.mark.parametrize("preset", ["balanced", "accurate"])
-def test_network_inputs_stay_under_the_ceiling(preset):
-    from pafpose.presets import get_preset
-    from pafpose.scales import Ceiling, scale_views
-
-    p, ceiling = get_preset(preset), Ceiling()
-    for w, h in [*EXTREME_SIZES, (1, 1), (4000, 3000), (100000, 100000)]:
-        base, views = scale_views((w, h), p.resize, p.size, p.scales, p.flip, ceiling)
-        for view in (base, *views):
-            iw, ih = view.input_size
-            assert 64 <= min(iw, ih) and max(iw, ih) <= ceiling.max_side, (w, h, view)
-            assert iw * ih <= ceiling.max_pixels, (w, h, view)
-            cw, ch = view.content_size  # never enlarged more than 4x
-            assert cw <= max(1, round(4 * w)) and ch <= max(1, round(4 * h)), (w, h, view)
-    # ordinary photos (up to ~2.7:1) keep the sizes they had before the ceiling, at every scale
-    for w, h in [(640, 480), (480, 640), (1920, 1080), (4032, 1816), (640, 240)]:
-        assert scale_views((w, h), p.resize, p.size, p.scales, p.flip, ceiling) == \
-            scale_views((w, h), p.resize, p.size, p.scales, p.flip)
-
-
 def test_blank_and_extreme_images_give_no_people(estimator):
     for w, h in [*EXTREME_SIZES, (1, 1), (432, 368)]:
         for value in (0, 128, 255):
@@ -200,12 +237,13 @@ def test_letterboxed_wide_image_finds_the_people_of_the_photo(estimator):
     alone = estimator.inference(photo)
     strip = np.zeros((480, 6000, 3), np.uint8)
     strip[:, 2000:2640] = photo
-    humans = estimator.inference(strip)
+    result = estimator.run(strip)
+    humans = result.humans
     assert len(alone) >= 2 and len(humans) >= 1
     for person in humans:
         xs = person.keypoints[person.keypoints[:, 2] > 0, 0]
         assert ((xs > 1990) & (xs < 2650)).all()
-    assert estimator.heatmaps.shape[2] * 8 <= 2560  # the network saw at most 2560 px wide
+    assert result.heatmaps.shape[2] * 8 <= 2560  # the network saw at most 2560 px wide
 
 
 def test_explicit_size_above_the_ceiling_refused():

@@ -1,36 +1,21 @@
-"""COCO evaluation, presets, multi-scale and flip: real model, real COCO images, pycocotools."""
+"""COCO evaluation and presets: real model, real COCO images, pycocotools."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import json
 import signal
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 
 from pafpose import PoseEstimator
-from pafpose.decode import decode
 from pafpose.evaluate import STAT_NAMES, evaluate_coco, score_results
+from pafpose.preprocess import View, content_size
 from pafpose.presets import PRESETS, Preset, get_preset
-from pafpose.scales import (
-    View,
-    canvas_size,
-    content_size,
-    cubic_matrix,
-    flip_maps,
-    fuse,
-    prepare,
-    resample,
-    scale_views,
-    to_image_coords,
-)
-from pafpose.skeleton import FLIP_PARTS, LIMB_PAF_CHANNELS, LIMBS
 
 from .conftest import COCO_DEV, MEDIA, need
 
@@ -239,135 +224,7 @@ def test_accurate_beats_balanced_on_a_few_images(accurate_estimator, estimator):
     assert accurate.stats["AR"] > balanced.stats["AR"]
 
 
-# ---- multi-scale and flip on real maps -----------------------------------------------------
-
-
-def _mirror(humans, width):
-    """OpenPose-18 keypoints of people as seen in the mirrored image, sorted by nose x."""
-    out = []
-    for h in humans:
-        k = h.keypoints[list(FLIP_PARTS)].copy()
-        k[:, 0] = np.where(k[:, 2] > 0, width - 1 - k[:, 0], 0)
-        out.append(k)
-    return out
-
-
-@pytest.mark.parametrize("flip, tol", [(True, 0.05), (False, 11.0)])
-def test_flipped_image_gives_mirrored_people(thin_pb, astronaut, flip, tol):
-    """With flip averaging the result is mirror-symmetric by construction (to float
-    rounding); without it the network itself decides: its confident parts agree within a
-    stride-8 cell of the input (8 x 512/368 = 11 image pixels)."""
-    est = PoseEstimator("mobilenet_thin", flip=flip, progress=False)
-    plain = est.inference(astronaut)
-    mirrored = est.inference(np.ascontiguousarray(astronaut[:, ::-1]))
-    assert len(plain) == len(mirrored) == 1
-    want = _mirror(mirrored, astronaut.shape[1])[0]
-    got = plain[0].keypoints
-    both = (got[:, 2] > 0) & (want[:, 2] > 0)
-    assert both.sum() >= 8 and (got[:, 2] > 0).sum() - both.sum() <= 1
-    sure = both if flip else both & (got[:, 2] > 0.3) & (want[:, 2] > 0.3)
-    assert sure.sum() >= 6
-    assert np.abs(got[sure, :2] - want[sure, :2]).max() <= tol
-    assert np.isclose(plain[0].score, mirrored[0].score, atol=0.05 if flip else 0.2)
-
-
-def test_one_scale_on_the_canvas_equals_single_scale(estimator, astronaut):
-    """Resampling one view onto the canvas is the decoder's cubic upsampling, exactly."""
-    single = estimator.inference(astronaut)
-    image_size = (astronaut.shape[1], astronaut.shape[0])
-    p = estimator.preset
-    base, views = scale_views(image_size, p.resize, p.size, (1.0,), False)
-    assert views == [base]
-    maps = estimator.network(prepare(astronaut, base.content_size, p.interpolation))
-    canvas = canvas_size(base, estimator.decode_params.upsample)
-    heat, paf = fuse([maps], views, base, canvas)
-    poses = decode(heat, paf, dataclasses.replace(estimator.decode_params, upsample=1.0))
-    kp = to_image_coords(poses.keypoints, poses.map_size, base, p.coords)
-    assert len(kp) == len(single) == 1
-    np.testing.assert_allclose(kp[0], single[0].keypoints, atol=1e-3)
-    # and through the estimator: two identical scales take the multi-view path, same people
-    twice = PoseEstimator("mobilenet_thin", scales=(1.0, 1.0), progress=False)
-    np.testing.assert_allclose(twice.inference(astronaut)[0].keypoints, single[0].keypoints,
-                               atol=1e-3)
-    assert twice.heatmaps.shape[1:] == (92, 92)  # the canvas: 368 / 4, cropped to the image
-
-
-def test_multiscale_and_flip_find_the_astronaut(thin_pb, astronaut):
-    est = PoseEstimator("mobilenet_thin", scales=(0.5, 1.0, 1.5), flip=True, progress=False)
-    humans = est.inference(astronaut)
-    assert len(humans) == 1
-    nose, reye, leye = humans[0].keypoints[[0, 14, 15]]
-    assert np.hypot(*(nose[:2] - (222, 125))) < 10
-    assert reye[0] < nose[0] < leye[0]
-
-
-# ---- unit tests on synthetic input ---------------------------------------------------------
-
-
-@pytest.mark.parametrize("shape, r", [((7, 9), 2), ((5, 6), 4), ((4, 3), 3)])
-def test_cubic_matrix_is_cv2_resize(shape, r):
-    rng = np.random.default_rng(0)
-    src = rng.random(shape, dtype=np.float32)
-    h, w = shape
-    ay = cubic_matrix((np.arange(h * r) + 0.5) / r - 0.5, h)
-    ax = cubic_matrix((np.arange(w * r) + 0.5) / r - 0.5, w)
-    ref = cv2.resize(src, (w * r, h * r), interpolation=cv2.INTER_CUBIC)
-    np.testing.assert_allclose(ay @ src @ ax.T, ref, atol=1e-5)
-
-
-def test_flip_maps_swaps_sides_and_negates_x():
-    heat = np.zeros((19, 4, 10), np.float32)
-    pafs = np.zeros((38, 4, 10), np.float32)
-    heat[2, 1, 3] = 1.0  # a right shoulder at column 3
-    heat[18] = 0.5
-    cx, cy = LIMB_PAF_CHANNELS[LIMBS.index((1, 2))]  # neck -> right shoulder
-    pafs[cx, 1, 3], pafs[cy, 1, 3] = -0.6, 0.8
-    fh, fp = flip_maps(heat, pafs)
-    assert fh[5, 1, 6] == 1.0 and fh[2].sum() == 0  # now a left shoulder at column 6
-    np.testing.assert_array_equal(fh[18], heat[18])
-    mx, my = LIMB_PAF_CHANNELS[LIMBS.index((1, 5))]  # neck -> left shoulder
-    assert (fp[mx, 1, 6], fp[my, 1, 6]) == (0.6, 0.8)
-    assert np.count_nonzero(fp) == 2
-    back_h, back_p = flip_maps(fh, fp)
-    np.testing.assert_array_equal(back_h, heat)
-    np.testing.assert_array_equal(back_p, pafs)
-
-
-def test_resample_of_a_mirrored_view_mirrors_back():
-    view = View((64, 32), (64, 32))
-    maps = np.random.default_rng(1).random((57, 4, 8), dtype=np.float32)
-    flipped = dataclasses.replace(view, flip=True)
-    out = resample(maps[:, :, ::-1], flipped, view, (8, 4))
-    np.testing.assert_allclose(out, maps, atol=1e-6)
-    # a perfectly mirror-equivariant network: the mirrored image's maps are flip_maps(maps)
-    mirrored = np.concatenate(flip_maps(maps[:19], maps[19:]))
-    heat, paf = fuse([maps, mirrored], [view, flipped], view, (8, 4))
-    np.testing.assert_allclose(np.concatenate([heat, paf]), maps, atol=1e-6)
-
-
-def test_coordinates_half_pixel_and_seed():
-    view = View((100, 50), (50, 25))  # image shrunk by 2, padded to 64x64 (the minimum)
-    kp = np.zeros((1, 18, 3), np.float32)
-    kp[0, 0] = (3.0, 2.0, 0.9)  # map pixel (3, 2) on a 4x map of stride 8: 2 input px
-    out = to_image_coords(kp, (32, 32), view, "center")
-    # centre of map pixel 3 = input 2 * 3.5 = 7 (continuous) = image 14, index 13.5
-    assert tuple(out[0, 0]) == pytest.approx((13.5, 9.5, 0.9))
-    assert tuple(to_image_coords(kp, (32, 32), view, "seed")[0, 0]) == (12.0, 8.0, 0.9)
-    assert not to_image_coords(kp, (32, 32), view)[0, 1].any()  # missing parts stay 0
-
-
-def test_content_sizes_and_views():
-    assert content_size((640, 480), "stretch", (432, 368)) == (432, 368)
-    assert content_size((640, 480), "height", 368) == (491, 368)
-    assert content_size((640, 480), "height", 368, 0.5) == (245, 184)
-    assert content_size((640, 480), "native", None, 2.0) == (1280, 960)
-    assert View((640, 480), (491, 368)).input_size == (496, 368)
-    base, views = scale_views((640, 480), "height", 368, (0.5, 2.0), True)
-    assert base.content_size == (491, 368)
-    assert [(v.content_size[1], v.flip) for v in views] == [
-        (184, False), (184, True), (736, False), (736, True)]
-    with pytest.raises(ValueError, match="scales must be positive"):
-        scale_views((640, 480), "height", 368, (0.0,), False)
+# ---- presets --------------------------------------------------------------------------------
 
 
 def test_presets_are_data_and_explicit_arguments_win(thin_pb, astronaut):
@@ -384,8 +241,8 @@ def test_presets_are_data_and_explicit_arguments_win(thin_pb, astronaut):
                         scales=[1], flip=False, progress=False)
     assert est.target_size == (320, 240) and est.decode_params.upsample == 3.0
     assert est.scales == (1.0,) and est.flip is False
-    est.inference(astronaut)
-    assert est.heatmaps.shape == (19, 30, 40)  # stretched to 320x240: stride-8 maps
+    result = est.run(astronaut)
+    assert result.heatmaps.shape == (19, 30, 40)  # stretched to 320x240: stride-8 maps
     native = PoseEstimator("mobilenet_thin", (0, 0), progress=False)
-    native.inference(astronaut[:200, :300])
-    assert native.heatmaps.shape == (19, 25, 38)
+    result = native.run(astronaut[:200, :300])
+    assert result.heatmaps.shape == (19, 25, 38)

@@ -62,9 +62,10 @@ def test_missing_openvino_is_a_clear_error() -> None:
 def test_estimator_reports_backend(thin_pb, astronaut) -> None:
     est = PoseEstimator(preset="seed", backend="onnxruntime", progress=False)
     assert est.backend == "onnxruntime" and isinstance(est.runtime, OrtRuntime)
-    assert len(est(astronaut)) == 1
-    assert set(est.timings) == {"preprocess", "network", "decode", "total"}
-    assert est.timings["total"] >= est.timings["network"] + est.timings["decode"] - 1e-6
+    result = est.run(astronaut)
+    assert len(result.humans) == 1
+    assert set(result.timings) == {"preprocess", "network", "decode", "total"}
+    assert result.timings["total"] >= result.timings["network"] + result.timings["decode"] - 1e-6
 
 
 @pytest.mark.skipif(not HAS_OPENVINO, reason="OpenVINO not installed (pip install '.[openvino]')")
@@ -115,6 +116,7 @@ def test_cpu_features_of_this_machine_and_of_nothing(tmp_path) -> None:
 def test_fast_preset_runs_three_stages_at_height_288(thin_pb, astronaut) -> None:
     est = PoseEstimator(preset="fast", progress=False)
     assert est.stages == 3 and est.model_path.name.endswith(".stage3.onnx")
-    assert len(est(astronaut)) == 1
+    result = est.run(astronaut)
+    assert len(result.humans) == 1
     # astronaut is 512x512: height 288 keeps the aspect, so the network sees 288x288
-    assert est.heatmaps is not None and est.heatmaps.shape[1:] == (36, 36)
+    assert result.heatmaps is not None and result.heatmaps.shape[1:] == (36, 36)

@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL
-from ..errors import InputError
 from ..images import DEFAULT_MAX_PIXELS
-from ..scales import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
+from ..preprocess import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
 
 
 def size(text: str) -> tuple[int, int]:
@@ -126,12 +125,9 @@ def estimator(args: argparse.Namespace):
     """The PoseEstimator the model flags describe (a --resize above the ceiling is refused
     before the model is loaded)."""
     from ..estimator import PoseEstimator
-    from ..scales import Ceiling
+    from ..preprocess import Ceiling
 
-    try:
-        ceiling = Ceiling(args.max_input_pixels, args.max_input_side)
-    except ValueError as exc:  # scales.py raises a plain ValueError for a ceiling below 64 px
-        raise InputError(str(exc)) from None
+    ceiling = Ceiling(args.max_input_pixels, args.max_input_side)
     if args.resize is not None and args.resize != (0, 0):
         ceiling.check(args.resize)
     return PoseEstimator(args.model, target_size=args.resize, upsample=args.resize_out_ratio,
