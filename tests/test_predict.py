@@ -19,16 +19,6 @@ from pafpose.predict import (
 )
 
 
-class _NoPeople:
-    """An estimator stand-in that finds nobody."""
-
-    max_pixels = 10**8
-    heatmaps = pafs = None
-
-    def inference(self, image, upsample_size=None):
-        return []
-
-
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
     folder = tmp_path / "in"
@@ -55,19 +45,19 @@ def test_prepare_inputs_refuses_no_images_and_unwritable_outputs(tmp_path, image
         check_writable(images / "a.png", folder=True)
 
 
-def test_run_predict_counts_failures_and_writes_json(tmp_path, images):
+def test_run_predict_counts_failures_and_writes_json(estimator, tmp_path, images):
     out, err = io.StringIO(), io.StringIO()
     paths = [images / "a.png", images / "notes.txt", images / "b.png"]
-    run = run_predict(_NoPeople(), paths, tmp_path / "r.json", stdout=out, stderr=err)
+    run = run_predict(estimator, paths, tmp_path / "r.json", stdout=out, stderr=err)
     assert (run.total, run.failed, run.interrupted) == (3, 1, False)
     assert f"pafpose: {images / 'notes.txt'}: not an image" in err.getvalue()
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [d["image"] for d in doc] == [str(images / "a.png"), str(images / "b.png")]
 
 
-def test_run_predict_lines_without_json(images):
+def test_run_predict_lines_without_json(estimator, images):
     out = io.StringIO()
-    run_predict(_NoPeople(), [images / "a.png"], stdout=out, stderr=io.StringIO())
+    run_predict(estimator, [images / "a.png"], stdout=out, stderr=io.StringIO())
     assert out.getvalue() == f"{images / 'a.png'}: 0 people\n"
 
 
