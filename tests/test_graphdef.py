@@ -10,7 +10,7 @@ import pytest
 from pafpose.errors import ModelError
 from pafpose.models.graphdef import MAX_EXPANDED_ELEMENTS, GraphDefError, parse_graphdef
 
-from .test_tfgraph import _bytes, _graph, _int, _key, _node, _varint
+from .graphdef_bytes import _bytes, _graph, _int, _key, _node, _varint
 
 
 def _shape(*dims: int) -> bytes:
