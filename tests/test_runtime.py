@@ -55,7 +55,8 @@ def test_unknown_backend_is_refused() -> None:
 
 @pytest.mark.skipif(HAS_OPENVINO, reason="OpenVINO is installed here")
 def test_missing_openvino_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"not installed \(pip install '\.\[openvino\]' in the pafpose checkout\)"):
+    hint = r"not installed \(pip install '\.\[openvino\]' in the pafpose checkout\)"
+    with pytest.raises(ValueError, match=hint):
         pick_backend("openvino")
 
 
