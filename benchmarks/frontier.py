@@ -173,6 +173,7 @@ def draw_frontier(
     path: str | Path,
     title: str = "",
     size: tuple[int, int] = (960, 600),
+    x_label: str = "median ms per image (log scale)",
 ) -> None:
     """Write a PNG plot of AP against latency (log x) with the Pareto frontier drawn and the
     points labelled; `size` is (width, height) in pixels. Drawn with OpenCV."""
@@ -204,8 +205,8 @@ def draw_frontier(
         cv2.line(img, (left, y), (w - right, y), grey, 1)
         cv2.putText(img, f"{a:.2f}", (left - 45, y + 5), font, 0.45, black, 1, cv2.LINE_AA)
     cv2.rectangle(img, (left, top), (w - right, h - bottom), black, 1)
-    cv2.putText(img, "median ms per image (log scale)", (w // 2 - 130, h - 12), font, 0.5,
-                black, 1, cv2.LINE_AA)
+    tw = cv2.getTextSize(x_label, font, 0.5, 1)[0][0]
+    cv2.putText(img, x_label, ((w - tw) // 2, h - 12), font, 0.5, black, 1, cv2.LINE_AA)
     cv2.putText(img, "AP", (10, top + (h - top - bottom) // 2), font, 0.5, black, 1, cv2.LINE_AA)
     if title:
         cv2.putText(img, title, (left, 26), font, 0.55, black, 1, cv2.LINE_AA)
@@ -240,23 +241,28 @@ COLUMNS = ("point", "size", "stages", "scales", "flip", "precision", "backend", 
            "APm", "APl", "AR", "median_ms", "cpu_ms", "images", "load")
 
 
-def table_markdown(rows: Sequence[dict]) -> str:
-    """The points as a Markdown table, fastest first, frontier points in bold."""
-    front = set(pareto_front([r["median_ms"] for r in rows], [r["AP"] for r in rows]))
+#: What the x axis (and the frontier) can take: the wall clock, or the CPU time per image.
+X_LABELS = {"median_ms": "median ms per image (log scale)",
+            "cpu_ms": "median CPU ms per image, all threads (log scale)"}
+
+
+def table_markdown(rows: Sequence[dict], x: str = "median_ms") -> str:
+    """The points as a Markdown table, fastest first, frontier points (by `x`) in bold."""
+    front = set(pareto_front([r[x] for r in rows], [r["AP"] for r in rows]))
     lines = ["| point | stages | scales | flip | precision | AP | APm | APl | ms/image | cpu ms |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for i in sorted(range(len(rows)), key=lambda i: rows[i]["median_ms"]):
+    for i in sorted(range(len(rows)), key=lambda i: rows[i][x]):
         r = rows[i]
         name = f"**{r['point']}**" if i in front else r["point"]
         lines.append(
             f"| {name} | {r['stages']} | {r['scales']} | "
             f"{'yes' if r['flip'] else 'no'} | {r['precision']} | {r['AP']:.3f} | "
-            f"{r['APm']:.3f} | {r['APl']:.3f} | {r['median_ms']:.1f} | {r.get('cpu_ms', 0):.0f} |"
+            f"{r['APm']:.3f} | {r['APl']:.3f} | {r['median_ms']:.1f} | {r['cpu_ms']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(rows: Sequence[dict], out: Path, title: str) -> None:
+def write_outputs(rows: Sequence[dict], out: Path, title: str, x: str = "median_ms") -> None:
     """points.json, points.csv, frontier.md and frontier.png in `out`, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "points.json") as tmp:
@@ -268,10 +274,10 @@ def write_outputs(rows: Sequence[dict], out: Path, title: str) -> None:
     with atomic_path(out / "points.csv") as tmp:
         tmp.write_text(buf.getvalue())
     with atomic_path(out / "frontier.md") as tmp:
-        tmp.write_text(table_markdown(rows))
+        tmp.write_text(table_markdown(rows, x))
     if rows:
-        draw_frontier([r["point"] for r in rows], [r["median_ms"] for r in rows],
-                      [r["AP"] for r in rows], out / "frontier.png", title)
+        draw_frontier([r["point"] for r in rows], [r[x] for r in rows],
+                      [r["AP"] for r in rows], out / "frontier.png", title, x_label=X_LABELS[x])
 
 
 # ------------------------------------------------------------------ measuring
@@ -333,6 +339,10 @@ def measure(point: Point, args: argparse.Namespace, coco_json: Path, images: Pat
     }
 
 
+def _title(backend: str) -> str:
+    return f"pafpose on coco-dev: AP against latency, backend {backend}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Sweep the points, write the outputs after each, print the table at the end."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -349,7 +359,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N images only (quick runs)")
     ap.add_argument("--warmup", type=int, default=2, help="warm-up images per point")
     ap.add_argument("--out", type=Path, default=Path("frontier-out"))
+    ap.add_argument("--x", choices=sorted(X_LABELS), default="median_ms",
+                    help="latency for the plot and the frontier: wall clock (default) or CPU time")
+    ap.add_argument("--replot", nargs="+", type=Path, metavar="POINTS_JSON",
+                    help="measure nothing: rewrite the outputs from these points.json files")
+    ap.add_argument("--title", help="plot title (default: names the backend)")
     args = ap.parse_args(argv)
+
+    if args.replot:
+        rows = [r for f in args.replot for r in json.loads(f.read_text())]
+        backends = ", ".join(sorted({r["backend"] for r in rows}))
+        write_outputs(rows, args.out, args.title or _title(backends), args.x)
+        print(table_markdown(rows, args.x), end="")
+        return 0
 
     precisions = sweep_precisions()
     specs = args.points or default_points()
@@ -370,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     print(cpu_report())
     print(f"backend {backend}  points {len(points)}  images "
           f"{args.limit or 'all'}  load {os.getloadavg()[0]:.2f}  out {args.out}", flush=True)
-    title = f"pafpose on coco-dev: AP vs latency, backend {backend}"
+    title = args.title or _title(backend)
     rows: list[dict] = []
     failed = 0
     interrupted = False
@@ -386,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                            file=sys.stderr)
                 continue
             bar.set_postfix_str(f"AP {rows[-1]['AP']:.3f} {rows[-1]['median_ms']:.0f} ms")
-            write_outputs(rows, args.out, title)
+            write_outputs(rows, args.out, title, args.x)
     except KeyboardInterrupt:
         interrupted = True
         print(f"\ninterrupted: {len(rows)} of {len(points)} points kept in {args.out}",
@@ -394,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bar.close()
     if rows:
-        print(table_markdown(rows), end="")
+        print(table_markdown(rows, args.x), end="")
     return 130 if interrupted else (1 if failed else 0)
 
 

@@ -9,6 +9,7 @@ import pytest
 from benchmarks.frontier import (
     default_points,
     draw_frontier,
+    main,
     pareto_front,
     parse_point,
     table_markdown,
@@ -65,3 +66,8 @@ def test_outputs_are_written_and_the_table_marks_the_frontier(tmp_path) -> None:
     write_outputs(rows, tmp_path, "t")
     assert {p.name for p in tmp_path.iterdir()} == {
         "points.json", "points.csv", "frontier.md", "frontier.png"}
+    # --replot redraws from points.json without measuring, here against the CPU time
+    again = tmp_path / "again"
+    assert main(["--replot", str(tmp_path / "points.json"), "--out", str(again),
+                 "--x", "cpu_ms"]) == 0
+    assert (again / "frontier.png").is_file()
