@@ -179,7 +179,7 @@ def draw_frontier(
     points labelled; `size` is (width, height) in pixels. Drawn with OpenCV."""
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)
-    left, right, top, bottom = 70, 20, 40 if title else 20, 50
+    left, right, top, bottom = 80, 20, 40 if title else 20, 50
     font, black, grey = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0), (200, 200, 200)
     lat = [max(float(v), 1e-3) for v in latency_ms]
     x_lo, x_hi = min(lat) / 1.25, max(lat) * 1.6  # room on the right for the labels
@@ -207,7 +207,7 @@ def draw_frontier(
     cv2.rectangle(img, (left, top), (w - right, h - bottom), black, 1)
     tw = cv2.getTextSize(x_label, font, 0.5, 1)[0][0]
     cv2.putText(img, x_label, ((w - tw) // 2, h - 12), font, 0.5, black, 1, cv2.LINE_AA)
-    cv2.putText(img, "AP", (10, top + (h - top - bottom) // 2), font, 0.5, black, 1, cv2.LINE_AA)
+    cv2.putText(img, "AP", (6, top + (h - top - bottom) // 2), font, 0.5, black, 1, cv2.LINE_AA)
     if title:
         cv2.putText(img, title, (left, 26), font, 0.55, black, 1, cv2.LINE_AA)
     legend = "red: Pareto frontier (no point is both faster and more accurate)"
