@@ -12,6 +12,7 @@ from .decode import DecodeParams
 from .defaults import DEFAULT_INPUT_SIZE, NET_HEIGHT
 from .errors import InputError
 from .preprocess import COORDS, INTERPOLATIONS, RESIZE_MODES
+from .zoom import ZoomParams
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Preset:
     coords: str = "center"
     #: Network stages to run (None: all); room for speed presets.
     stages: int | None = None
+    #: Adaptive zoom (zoom.py): small people of the first pass run again at a higher scale.
+    zoom: ZoomParams | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -78,6 +81,10 @@ PRESETS: dict[str, Preset] = {
         Preset(  # chosen from the stages x size curve in the README ("Speed")
             "fast", "height", FAST_HEIGHT, _REFINED, interpolation="auto", stages=FAST_STAGES,
             description="balanced at height 288, network up to stage 3 of 6",
+        ),
+        Preset(  # README "Accuracy": most of the multi-scale gain at a fraction of its cost
+            "zoom", "height", NET_HEIGHT, _REFINED, interpolation="auto", zoom=ZoomParams(),
+            description="balanced, then small people run again at twice the resolution",
         ),
         Preset(
             "accurate", "height", NET_HEIGHT, _REFINED, scales=OPENPOSE_SCALES, flip=True,

@@ -1,0 +1,112 @@
+"""Adaptive zoom: regions around small people, their bounds, and fusing zoomed maps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pafpose.preprocess import View
+from pafpose.skeleton import NUM_HEATMAPS, NUM_PAFS
+from pafpose.zoom import ZoomParams, ZoomView, fuse_zoom, person_boxes, zoom_regions
+
+# A 640x480 photo seen at the balanced network height 368: 0.767 network px per image px, so
+# a person is small (under 1/3 of 368 network px) below 160 image px.
+BASE = View((640, 480), (491, 368))
+PARAMS = ZoomParams()
+
+
+def _box(cx: float, cy: float, h: float) -> list[float]:
+    """A standing person's box: half as wide as tall."""
+    return [cx - h / 4, cy - h / 2, cx + h / 4, cy + h / 2]
+
+
+def test_person_boxes_span_the_found_parts():
+    kp = np.zeros((2, 18, 3), np.float32)
+    kp[0, 0] = (10, 20, 0.9)
+    kp[0, 10] = (30, 120, 0.5)
+    kp[0, 5] = (500, 500, 0.0)  # not found: ignored
+    assert person_boxes(kp).tolist() == [[10, 20, 31, 121], [0, 0, 0, 0]]
+
+
+def test_small_people_get_a_region_large_ones_do_not():
+    small, large = _box(100, 200, 80), _box(400, 240, 300)
+    regions = zoom_regions(np.array([small, large]), BASE, PARAMS)
+    assert len(regions) == 1
+    (r,) = regions
+    x0, y0, x1, y1 = r.box
+    # the person's box padded by half its height (context) on every side, within the image
+    assert (x0, y0, x1, y1) == (40, 120, 160, 280)
+    assert r.scale == PARAMS.scale and r.people == 1
+    # run at twice the base view's resolution
+    ratio = 368 / 480
+    assert r.content_size == (round(120 * ratio * 2), round(160 * ratio * 2))
+    # a person just under / over the threshold (1/3 of the network height)
+    edge = 368 / 3 / ratio
+    assert len(zoom_regions(np.array([_box(300, 240, edge - 2)]), BASE, PARAMS)) == 1
+    assert zoom_regions(np.array([_box(300, 240, edge + 2)]), BASE, PARAMS) == []
+    assert zoom_regions(np.zeros((0, 4)), BASE, PARAMS) == []
+    assert zoom_regions(np.zeros((1, 4)), BASE, PARAMS) == []  # a person without parts
+
+
+def test_regions_are_clipped_to_the_image():
+    (r,) = zoom_regions(np.array([_box(20, 40, 60)]), BASE, PARAMS)
+    assert r.box[:2] == (0, 0)
+
+
+def test_overlapping_regions_merge_distant_ones_do_not():
+    near = [_box(100, 200, 80), _box(150, 210, 60)]
+    far = [_box(550, 100, 60)]
+    regions = zoom_regions(np.array(near + far), BASE, PARAMS)
+    assert sorted(r.people for r in regions) == [1, 2]
+    merged = next(r for r in regions if r.people == 2)
+    # the merged region holds both padded boxes
+    assert merged.box[0] <= 100 - 20 - 40 and merged.box[2] >= 150 + 15 + 30
+    # a chain: A and B apart, C overlapping both
+    chain = [_box(100, 100, 60), _box(220, 100, 60), _box(160, 100, 60)]
+    assert [r.people for r in zoom_regions(np.array(chain), BASE, PARAMS)] == [3]
+
+
+def test_count_and_area_are_bounded():
+    crowd = np.array([_box(60 + 130 * i, 240, 50) for i in range(5)])  # 5 separate people
+    assert len(zoom_regions(crowd, BASE, PARAMS)) == PARAMS.max_regions
+    assert len(zoom_regions(crowd, BASE, ZoomParams(max_regions=2))) == 2
+    assert zoom_regions(crowd, BASE, ZoomParams(max_regions=0)) == []
+    base_area = math.prod(BASE.input_size)
+    for max_area in (0.05, 0.2, 1.0):
+        regions = zoom_regions(crowd, BASE, ZoomParams(max_area=max_area))
+        assert sum(math.prod(r.input_size) for r in regions) <= max_area * base_area
+    # a region too large for the area left runs at a lower scale, never under min_scale
+    (big,) = zoom_regions(np.array([_box(320, 240, 150)]), BASE, ZoomParams(max_area=0.7))
+    assert ZoomParams().min_scale <= big.scale < 2.0
+    assert zoom_regions(np.array([_box(320, 240, 150)]), BASE, ZoomParams(max_area=0.05)) == []
+
+
+def test_smallest_people_come_first():
+    people = np.array([_box(100, 240, 140), _box(500, 240, 40)])
+    (r,) = zoom_regions(people, BASE, ZoomParams(max_regions=1))
+    assert r.box[0] > 320
+
+
+@pytest.mark.parametrize("bad", [dict(scale=1.0), dict(weight=0.0), dict(min_scale=3.0),
+                                 dict(max_area=-1)])
+def test_params_are_checked(bad):
+    with pytest.raises(ValueError):
+        ZoomParams(**bad)
+
+
+def test_fuse_averages_inside_the_region_and_keeps_the_base_outside():
+    canvas = (BASE.input_size[0] // 4, BASE.input_size[1] // 4)  # stride 8, upsampled x2
+    heat = np.zeros((NUM_HEATMAPS, canvas[1], canvas[0]), np.float32)
+    paf = np.zeros((NUM_PAFS, canvas[1], canvas[0]), np.float32)
+    view = ZoomView((200, 100, 400, 300), 2.0, (307, 307), feather=20.0)
+    zoomed = np.ones((NUM_HEATMAPS + NUM_PAFS, 304 // 8 + 1, 304 // 8 + 1), np.float32)
+    fuse_zoom(heat, paf, zoomed, view, BASE, weight=0.5)
+    to_canvas = canvas[0] / BASE.input_size[0] * 491 / 640  # canvas px per image px
+    cx, cy = (int(300 * to_canvas), int(200 * to_canvas))
+    assert heat[:, cy, cx] == pytest.approx(0.5) and paf[:, cy, cx] == pytest.approx(0.5)
+    assert (heat[:, :int(90 * to_canvas)] == 0).all() and (paf[:, :, -5:] == 0).all()
+    # the weight falls towards the crop's edges inside the image
+    edge = heat[0, cy, int(205 * to_canvas)]
+    assert 0 < edge < 0.25
