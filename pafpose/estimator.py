@@ -208,21 +208,15 @@ class PoseEstimator:
         poses = self._decoder(params)(heat, paf)
         decode = time.perf_counter() - t0
 
-        # zoom: small people run again at a higher scale, their maps fused, the whole decoded again
-        zoomed: list[ZoomView] = []
+        # zoom: small people run again at a higher scale, their maps fused, decoded again
+        zoomed = []
         if self.zoom is not None:
             boxes = person_boxes(_map_to_image(poses.keypoints, poses.map_size, base, "center"))
             zoomed = zoom_regions(boxes, base, self.zoom)
         if zoomed:
-            if views == [base]:  # the canvas from the maps of the one view
-                heat, paf, params = self._combine(maps, views, base, params, canvas=True)
-            for zv in zoomed:
-                x0, y0, x1, y1 = zv.box
-                prepared = prepare(image[y0:y1, x0:x1], zv.content_size, self.preset.interpolation)
-                t0 = time.perf_counter()
-                zoom_maps = self.network(prepared)
-                network += time.perf_counter() - t0
-                fuse_zoom(heat, paf, zoom_maps, zv, base, self.zoom.weight)
+            heat, paf, params, seconds = self._zoom(image, zoomed, base, views, maps, heat, paf,
+                                                    params)
+            network += seconds
             t0 = time.perf_counter()
             poses = self._decoder(params)(heat, paf)
             decode += time.perf_counter() - t0
@@ -236,7 +230,28 @@ class PoseEstimator:
                           zip(base.content_size, heat.shape[:0:-1], base.input_size, strict=True))
         return Result(humans, heat[:, :crop_h, :crop_w], paf[:, :crop_h, :crop_w],
                       _timings(start, network, decode), image_size, base,
-                      len(views) + len(zoomed), tuple(zoomed))
+                      len(views) + sum(z.runs for z in zoomed), tuple(zoomed))
+
+    def _zoom(
+        self, image: np.ndarray, zoomed: list[ZoomView], base: View, views: list[View],
+        maps: list[np.ndarray], heat: np.ndarray, paf: np.ndarray, params: DecodeParams,
+    ) -> tuple[np.ndarray, np.ndarray, DecodeParams, float]:
+        """Run the zoomed regions and fuse their maps into the canvas: the fused heatmaps,
+        PAFs, their decode settings, and the seconds spent in the network."""
+        if views == [base]:  # the canvas from the maps of the one view
+            heat, paf, params = self._combine(maps, views, base, params, canvas=True)
+        network = 0.0
+        for zv in zoomed:
+            x0, y0, x1, y1 = zv.box
+            zoom_maps = []
+            for flip in (False, True)[:zv.runs]:
+                prepared = prepare(image[y0:y1, x0:x1], zv.content_size,
+                                   self.preset.interpolation, flip)
+                t0 = time.perf_counter()
+                zoom_maps.append(self.network(prepared))
+                network += time.perf_counter() - t0
+            fuse_zoom(heat, paf, zoom_maps, zv, base)
+        return heat, paf, params, network
 
     def _combine(
         self, maps: list[np.ndarray], views: list[View], base: View, params: DecodeParams,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .multiscale import cubic_taps, resample_taps
+from .multiscale import cubic_taps, resample_taps, unflip_channels
 from .preprocess import View, padded_size
 from .skeleton import NUM_HEATMAPS
 
@@ -43,6 +43,8 @@ class ZoomParams:
     min_scale: float = 1.4
     #: Weight of the zoomed maps inside a region (0.5: the average of the two scales).
     weight: float = 0.5
+    #: Also run each region mirrored (its maps averaged with the plain region's).
+    flip: bool = False
 
     def __post_init__(self) -> None:
         """Validate the fields."""
@@ -67,6 +69,10 @@ class ZoomView:
     content_size: tuple[int, int]
     feather: float
     people: int = 1
+    #: Network runs: 1, or 2 with the mirrored region.
+    runs: int = 1
+    #: Weight of its maps inside the region (ZoomParams.weight).
+    weight: float = 0.5
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -142,14 +148,15 @@ def zoom_regions(
         scale = params.scale
         for _ in range(4):  # the padded area fits (padding to 16 / 64 adds a little)
             content = (max(1, round(w * ratio * scale)), max(1, round(h * ratio * scale)))
-            area = math.prod(padded_size(content))
+            area = math.prod(padded_size(content)) * (1 + params.flip)
             if area <= budget or scale < params.min_scale:
                 break
             scale *= min(0.99, math.sqrt(budget / area))
         if scale < params.min_scale or area > budget:
             continue
         budget -= area
-        views.append(ZoomView(box, scale, content, feather, int(people)))
+        views.append(ZoomView(box, scale, content, feather, int(people), 1 + params.flip,
+                              params.weight))
     return views
 
 
@@ -183,11 +190,10 @@ def _ramp(pos: np.ndarray, lo: int, hi: int, limit: int, feather: float) -> np.n
 
 
 def fuse_zoom(
-    heat: np.ndarray, paf: np.ndarray, maps: np.ndarray, view: ZoomView, base: View,
-    weight: float,
+    heat: np.ndarray, paf: np.ndarray, maps: list[np.ndarray], view: ZoomView, base: View
 ) -> None:
-    """Blend the (57, h, w) maps of a zoomed view into the canvas heat (19, H, W) and paf
-    (38, H, W) maps of the base view, in place."""
+    """Blend the (57, h, w) maps of a zoomed view (plain, then mirrored if two) into the
+    canvas heat (19, H, W) and paf (38, H, W) maps of the base view, in place."""
     x0, y0, x1, y1 = view.box
     n_h, n_w = heat.shape[1], heat.shape[2]
     c0, xs = _canvas_span(base, n_w, 0, x0, x1)
@@ -196,14 +202,19 @@ def fuse_zoom(
         return
     cw, ch = view.crop_size
     (zw, zh), (pw, ph) = view.content_size, view.input_size
-    # image position -> crop -> zoomed input -> its map pixel
-    mx = (xs - x0) * (zw / cw) * (maps.shape[2] / pw) - 0.5
-    my = (ys - y0) * (zh / ch) * (maps.shape[1] / ph) - 0.5
-    xi, xw = cubic_taps(mx, maps.shape[2])
-    yi, yw = cubic_taps(my, maps.shape[1])
-    zoomed = resample_taps(np.ascontiguousarray(maps, dtype=np.float32), yi, yw, xi, xw)
+    zoomed = np.zeros((maps[0].shape[0], len(ys), len(xs)), np.float32)
+    for m, flip in zip(maps, (False, True)[:len(maps)], strict=True):
+        # image position -> crop (mirrored) -> zoomed input -> its map pixel
+        x = (cw - (xs - x0)) if flip else xs - x0
+        xi, xw = cubic_taps(x * (zw / cw) * (m.shape[2] / pw) - 0.5, m.shape[2])
+        yi, yw = cubic_taps((ys - y0) * (zh / ch) * (m.shape[1] / ph) - 0.5, m.shape[1])
+        on_canvas = resample_taps(np.ascontiguousarray(m, dtype=np.float32), yi, yw, xi, xw)
+        if flip:
+            on_canvas = np.concatenate(unflip_channels(on_canvas[:NUM_HEATMAPS],
+                                                       on_canvas[NUM_HEATMAPS:]))
+        zoomed += on_canvas / len(maps)
     iw, ih = base.image_size
-    alpha = (weight * _ramp(ys, y0, y1, ih, view.feather)[:, None]
+    alpha = (view.weight * _ramp(ys, y0, y1, ih, view.feather)[:, None]
              * _ramp(xs, x0, x1, iw, view.feather)[None, :])
     rows, cols = slice(r0, r0 + len(ys)), slice(c0, c0 + len(xs))
     for target, part in ((heat, zoomed[:NUM_HEATMAPS]), (paf, zoomed[NUM_HEATMAPS:])):

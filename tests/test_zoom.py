@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from pafpose.multiscale import flip_maps
 from pafpose.preprocess import View
 from pafpose.skeleton import NUM_HEATMAPS, NUM_PAFS
 from pafpose.zoom import ZoomParams, ZoomView, fuse_zoom, person_boxes, zoom_regions
@@ -100,9 +101,9 @@ def test_fuse_averages_inside_the_region_and_keeps_the_base_outside():
     canvas = (BASE.input_size[0] // 4, BASE.input_size[1] // 4)  # stride 8, upsampled x2
     heat = np.zeros((NUM_HEATMAPS, canvas[1], canvas[0]), np.float32)
     paf = np.zeros((NUM_PAFS, canvas[1], canvas[0]), np.float32)
-    view = ZoomView((200, 100, 400, 300), 2.0, (307, 307), feather=20.0)
+    view = ZoomView((200, 100, 400, 300), 2.0, (307, 307), feather=20.0, weight=0.5)
     zoomed = np.ones((NUM_HEATMAPS + NUM_PAFS, 304 // 8 + 1, 304 // 8 + 1), np.float32)
-    fuse_zoom(heat, paf, zoomed, view, BASE, weight=0.5)
+    fuse_zoom(heat, paf, [zoomed], view, BASE)
     to_canvas = canvas[0] / BASE.input_size[0] * 491 / 640  # canvas px per image px
     cx, cy = (int(300 * to_canvas), int(200 * to_canvas))
     assert heat[:, cy, cx] == pytest.approx(0.5) and paf[:, cy, cx] == pytest.approx(0.5)
@@ -110,3 +111,34 @@ def test_fuse_averages_inside_the_region_and_keeps_the_base_outside():
     # the weight falls towards the crop's edges inside the image
     edge = heat[0, cy, int(205 * to_canvas)]
     assert 0 < edge < 0.25
+
+
+def test_a_mirrored_region_fuses_as_its_plain_twin():
+    """Maps of the mirrored crop, mirrored back with left/right swapped, equal the plain ones:
+    fusing both gives what fusing the plain maps alone gives."""
+    rng = np.random.default_rng(0)
+    # content 304x304 fills its input: the maps cover exactly the crop
+    view = ZoomView((200, 100, 400, 300), 2.0, (304, 304), feather=20.0, runs=2)
+    plain = rng.random((NUM_HEATMAPS + NUM_PAFS, 38, 38), dtype=np.float32)
+    mirrored = np.concatenate(flip_maps(plain[:NUM_HEATMAPS], plain[NUM_HEATMAPS:]))
+    canvas = (BASE.input_size[0] // 4, BASE.input_size[1] // 4)
+    out = []
+    for maps in ([plain], [plain, mirrored]):
+        heat = np.zeros((NUM_HEATMAPS, canvas[1], canvas[0]), np.float32)
+        paf = np.zeros((NUM_PAFS, canvas[1], canvas[0]), np.float32)
+        fuse_zoom(heat, paf, maps, view, BASE)
+        out.append((heat, paf))
+    np.testing.assert_allclose(out[0][0], out[1][0], atol=1e-5)
+    np.testing.assert_allclose(out[0][1], out[1][1], atol=1e-5)
+    assert np.abs(out[0][1]).max() > 0.1
+
+
+def test_a_mirrored_region_costs_twice_its_area():
+    person = np.array([_box(320, 240, 100)])
+    (plain,) = zoom_regions(person, BASE, ZoomParams())
+    (both,) = zoom_regions(person, BASE, ZoomParams(flip=True))
+    assert (plain.runs, both.runs) == (1, 2) and plain.box == both.box
+    budget = 1.5 * math.prod(plain.input_size) / math.prod(BASE.input_size)
+    (shrunk,) = zoom_regions(person, BASE, ZoomParams(flip=True, max_area=budget))
+    assert shrunk.scale < 2.0 and 2 * math.prod(shrunk.input_size) <= budget * math.prod(
+        BASE.input_size)
