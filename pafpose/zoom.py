@@ -100,13 +100,12 @@ def _overlap(a: list[float], b: list[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def zoom_regions(
-    boxes: np.ndarray, base: View, params: ZoomParams
-) -> list[ZoomView]:
+def zoom_regions(boxes: np.ndarray, base: View, params: ZoomParams) -> list[ZoomView]:
     """The regions to zoom into for people boxes (image pixels) found in the base view.
 
     A person is small when its box's longer side is under `params.small` of the base network
-    height; its region is its box padded by `context` on every side, clipped to the image;
+    height; its region is its box padded by `context` times that side on every side (at
+    least `min_context` of the network height), clipped to the image;
     overlapping regions are merged (repeatedly). Regions are taken smallest person first, at
     most `max_regions`, their padded network inputs within `max_area` times the base input's
     area; one that does not fit at `scale` is run at the scale that fits, if >= `min_scale`.
