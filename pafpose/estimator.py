@@ -201,25 +201,28 @@ class PoseEstimator:
             t0 = time.perf_counter()
             maps.append(self.network(prepared))
             network += time.perf_counter() - t0
+        found_params = params
         heat, paf, params = self._combine(maps, views, base, params)
+        decode = 0.0
 
-        # decode
-        t0 = time.perf_counter()
-        poses = self._decoder(params)(heat, paf)
-        decode = time.perf_counter() - t0
-
-        # zoom: small people run again at a higher scale, their maps fused, decoded again
+        # zoom: the small people of the scale-1 view run again at a higher scale, fused in
         zoomed = []
         if self.zoom is not None:
-            boxes = person_boxes(_map_to_image(poses.keypoints, poses.map_size, base, "center"))
-            zoomed = zoom_regions(boxes, base, self.zoom)
+            if base in views:  # (at half scale small people fade from the fused maps)
+                one = maps[views.index(base)]
+                found = (one[:NUM_HEATMAPS], one[NUM_HEATMAPS:], found_params)
+            else:
+                found = (heat, paf, params)
+            zoomed, decode = self._zoom_regions(base, *found)
         if zoomed:
             heat, paf, params, seconds = self._zoom(image, zoomed, base, views, maps, heat, paf,
                                                     params)
             network += seconds
-            t0 = time.perf_counter()
-            poses = self._decoder(params)(heat, paf)
-            decode += time.perf_counter() - t0
+
+        # decode
+        t0 = time.perf_counter()
+        poses = self._decoder(params)(heat, paf)
+        decode += time.perf_counter() - t0
 
         # map back to image pixels
         keypoints = _map_to_image(poses.keypoints, poses.map_size, base, self.preset.coords)
@@ -231,6 +234,17 @@ class PoseEstimator:
         return Result(humans, heat[:, :crop_h, :crop_w], paf[:, :crop_h, :crop_w],
                       _timings(start, network, decode), image_size, base,
                       len(views) + sum(z.runs for z in zoomed), tuple(zoomed))
+
+    def _zoom_regions(
+        self, base: View, heat: np.ndarray, paf: np.ndarray, params: DecodeParams
+    ) -> tuple[list[ZoomView], float]:
+        """The regions to zoom into for the people of these maps, and the seconds spent
+        decoding them."""
+        t0 = time.perf_counter()
+        poses = self._decoder(params)(heat, paf)
+        seconds = time.perf_counter() - t0
+        boxes = person_boxes(_map_to_image(poses.keypoints, poses.map_size, base, "center"))
+        return zoom_regions(boxes, base, self.zoom), seconds
 
     def _zoom(
         self, image: np.ndarray, zoomed: list[ZoomView], base: View, views: list[View],

@@ -9,7 +9,7 @@ import pytest
 
 from pafpose.multiscale import flip_maps
 from pafpose.preprocess import View
-from pafpose.skeleton import NUM_HEATMAPS, NUM_PAFS
+from pafpose.skeleton import COCO17_FROM_OPENPOSE18, NUM_HEATMAPS, NUM_PAFS
 from pafpose.zoom import ZoomParams, ZoomView, fuse_zoom, person_boxes, zoom_regions
 
 # A 640x480 photo seen at the balanced network height 368: 0.767 network px per image px, so
@@ -142,3 +142,48 @@ def test_a_mirrored_region_costs_twice_its_area():
     (shrunk,) = zoom_regions(person, BASE, ZoomParams(flip=True, max_area=budget))
     assert shrunk.scale < 2.0 and 2 * math.prod(shrunk.input_size) <= budget * math.prod(
         BASE.input_size)
+
+
+# ---- a real photo: small people found better -------------------------------------------------
+
+#: A coco-dev photo of several people under 100 px tall (a street scene).
+SMALL_PEOPLE_IMAGE = "000000211325.jpg"
+#: COCO's per-keypoint OKS constants (sigmas), in COCO-17 order.
+COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87,
+                        .87, .89, .89]) / 10
+
+
+def _oks(annotation: dict, people) -> float:
+    """COCO's object keypoint similarity of an annotated person to the best person found."""
+    truth = np.array(annotation["keypoints"], np.float64).reshape(17, 3)
+    seen = truth[:, 2] > 0
+    best = 0.0
+    for person in people:
+        kp = person.keypoints[list(COCO17_FROM_OPENPOSE18)]
+        d2 = ((kp[:, :2] - truth[:, :2]) ** 2).sum(axis=1)
+        sim = np.exp(-d2 / (2 * annotation["area"] * (2 * COCO_SIGMAS) ** 2)) * (kp[:, 2] > 0)
+        best = max(best, float(sim[seen].mean()))
+    return best
+
+
+def test_small_people_of_a_coco_photo_are_found_better(thin_pb):
+    import json
+
+    import cv2
+
+    from pafpose import PoseEstimator
+
+    from .conftest import COCO_DEV, need
+
+    coco = json.loads(need(COCO_DEV / "person_keypoints.json").read_text())
+    image = next(i for i in coco["images"] if i["file_name"] == SMALL_PEOPLE_IMAGE)
+    small = [a for a in coco["annotations"] if a["image_id"] == image["id"]
+             and a["num_keypoints"] >= 8 and a["bbox"][3] < 100]
+    assert len(small) >= 2
+    photo = cv2.imread(str(COCO_DEV / "images" / SMALL_PEOPLE_IMAGE))
+    plain = PoseEstimator("mobilenet_thin", progress=False).run(photo)
+    zoomed = PoseEstimator("mobilenet_thin", preset="zoom", progress=False).run(photo)
+    assert zoomed.zoom_views
+    before = [_oks(a, plain.humans) for a in small]
+    after = [_oks(a, zoomed.humans) for a in small]
+    assert np.mean(after) > np.mean(before) + 0.1, (before, after)
