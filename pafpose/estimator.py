@@ -201,19 +201,13 @@ class PoseEstimator:
             t0 = time.perf_counter()
             maps.append(self.network(prepared))
             network += time.perf_counter() - t0
-        found_params = params
         heat, paf, params = self._combine(maps, views, base, params)
         decode = 0.0
 
-        # zoom: the small people of the scale-1 view run again at a higher scale, fused in
+        # zoom: the small people of the first pass run again at a higher scale, fused in
         zoomed = []
         if self.zoom is not None:
-            if base in views:  # (at half scale small people fade from the fused maps)
-                one = maps[views.index(base)]
-                found = (one[:NUM_HEATMAPS], one[NUM_HEATMAPS:], found_params)
-            else:
-                found = (heat, paf, params)
-            zoomed, decode = self._zoom_regions(base, *found)
+            zoomed, decode = self._zoom_regions(base, heat, paf, params)
         if zoomed:
             heat, paf, params, seconds = self._zoom(image, zoomed, base, views, maps, heat, paf,
                                                     params)

@@ -326,7 +326,7 @@ def zoom_estimator(thin_pb):
 
 
 def test_result_lists_the_zoomed_regions(estimator, zoom_estimator):
-    image = _small_people(need(MEDIA / "messi5.jpg"), 0.25)  # a player ~90 px tall
+    image = _small_people(need(MEDIA / "messi5.jpg"), 0.3)  # a player ~110 px tall
     plain, zoomed = estimator.run(image), zoom_estimator.run(image)
     assert plain.zoom_views == () and plain.num_views == 1
     assert len(zoomed.zoom_views) >= 1
