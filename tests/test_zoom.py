@@ -186,4 +186,7 @@ def test_small_people_of_a_coco_photo_are_found_better(thin_pb):
     assert zoomed.zoom_views
     before = [_oks(a, plain.humans) for a in small]
     after = [_oks(a, zoomed.humans) for a in small]
-    assert np.mean(after) > np.mean(before) + 0.1, (before, after)
+    # each small person found at least as well, two of them much better (OKS 0.39 -> 0.66,
+    # 0.37 -> 0.60 on the default backend)
+    assert all(a >= b - 0.02 for a, b in zip(after, before, strict=True)), (before, after)
+    assert sum(after) - sum(before) > 0.2, (before, after)
