@@ -37,6 +37,7 @@ from .preprocess import to_image_coords as _map_to_image
 from .presets import DEFAULT_PRESET, Preset, get_preset
 from .runtime import create_runtime
 from .skeleton import NUM_HEATMAPS
+from .zoom import ZoomParams, ZoomView, fuse_zoom, person_boxes, zoom_regions
 
 __all__ = ["PAD_MULTIPLE", "STRIDE", "PoseEstimator", "Prepared", "Result", "preprocess",
            "to_image_coords"]
@@ -64,8 +65,10 @@ class Result:
     image_size: tuple[int, int] = (0, 0)  # (w, h) of the image
     #: The scale-1 view: the image's resized size in the padded network input (None: no run).
     view: View | None = None
-    #: Number of network runs (views: scales, mirrored) whose maps were fused.
+    #: Number of network runs (views: scales, mirrored, zoomed regions) whose maps were fused.
     num_views: int = 0
+    #: The zoomed regions run (zoom presets; zoom.py), their maps fused into the canvas.
+    zoom_views: tuple[ZoomView, ...] = ()
 
 
 def _timings(start: float, network: float, decode: float) -> dict[str, float]:
@@ -117,6 +120,8 @@ class PoseEstimator:
             tuple(float(s) for s in scales) if scales is not None else self.preset.scales
         )
         self.flip: bool = self.preset.flip if flip is None else bool(flip)
+        #: Adaptive zoom into small people (None: off), from the preset.
+        self.zoom: ZoomParams | None = self.preset.zoom
         if not self.scales:
             raise InputError("scales must hold at least one scale")
         #: Bounds of the network input (see preprocess.Ceiling).
@@ -196,33 +201,79 @@ class PoseEstimator:
             t0 = time.perf_counter()
             maps.append(self.network(prepared))
             network += time.perf_counter() - t0
+        heat, paf, params = self._combine(maps, views, base, params)
+        decode = 0.0
 
-        # one plain view: the decoder upsamples its maps; several views: their maps averaged on
-        # the upsampled grid of the scale-1 view (the canvas)
-        if views == [base]:
-            heat, paf = maps[0][:NUM_HEATMAPS], maps[0][NUM_HEATMAPS:]
-            crop_w, crop_h = (-(-c // STRIDE) for c in base.content_size)
-        else:
-            canvas = canvas_size(base, params.upsample, STRIDE)
-            heat, paf = fuse(maps, views, base, canvas)
-            # The canvas is already upsampled: a network cell spans `upsample` canvas pixels.
-            params = dataclasses.replace(params, upsample=1.0,
-                                         attach_cells=params.attach_cells * params.upsample)
-            crop_w, crop_h = (-(-c * n // p) for c, n, p in
-                              zip(base.content_size, canvas, base.input_size, strict=True))
+        # zoom: the small people of the first pass run again at a higher scale, fused in
+        zoomed = []
+        if self.zoom is not None:
+            zoomed, decode = self._zoom_regions(base, heat, paf, params)
+        if zoomed:
+            heat, paf, params, seconds = self._zoom(image, zoomed, base, views, maps, heat, paf,
+                                                    params)
+            network += seconds
 
         # decode
-        decoder = self._decoder(params)
         t0 = time.perf_counter()
-        poses = decoder(heat, paf)
-        decode = time.perf_counter() - t0
+        poses = self._decoder(params)(heat, paf)
+        decode += time.perf_counter() - t0
 
         # map back to image pixels
         keypoints = _map_to_image(poses.keypoints, poses.map_size, base, self.preset.coords)
         kept = (keypoints[:, :, 2] > 0).any(axis=1)  # people found only in the padding: none
         humans = humans_from_keypoints(keypoints[kept], poses.scores[kept], image_size)
+        # the maps cropped to the image
+        crop_w, crop_h = (-(-c * n // p) for c, n, p in
+                          zip(base.content_size, heat.shape[:0:-1], base.input_size, strict=True))
         return Result(humans, heat[:, :crop_h, :crop_w], paf[:, :crop_h, :crop_w],
-                      _timings(start, network, decode), image_size, base, len(views))
+                      _timings(start, network, decode), image_size, base,
+                      len(views) + sum(z.runs for z in zoomed), tuple(zoomed))
+
+    def _zoom_regions(
+        self, base: View, heat: np.ndarray, paf: np.ndarray, params: DecodeParams
+    ) -> tuple[list[ZoomView], float]:
+        """The regions to zoom into for the people of these maps, and the seconds spent
+        decoding them."""
+        t0 = time.perf_counter()
+        poses = self._decoder(params)(heat, paf)
+        seconds = time.perf_counter() - t0
+        boxes = person_boxes(_map_to_image(poses.keypoints, poses.map_size, base, "center"))
+        return zoom_regions(boxes, base, self.zoom), seconds
+
+    def _zoom(
+        self, image: np.ndarray, zoomed: list[ZoomView], base: View, views: list[View],
+        maps: list[np.ndarray], heat: np.ndarray, paf: np.ndarray, params: DecodeParams,
+    ) -> tuple[np.ndarray, np.ndarray, DecodeParams, float]:
+        """Run the zoomed regions and fuse their maps into the canvas: the fused heatmaps,
+        PAFs, their decode settings, and the seconds spent in the network."""
+        if views == [base]:  # the canvas from the maps of the one view
+            heat, paf, params = self._combine(maps, views, base, params, canvas=True)
+        network = 0.0
+        for zv in zoomed:
+            x0, y0, x1, y1 = zv.box
+            zoom_maps = []
+            for flip in (False, True)[:zv.runs]:
+                prepared = prepare(image[y0:y1, x0:x1], zv.content_size,
+                                   self.preset.interpolation, flip)
+                t0 = time.perf_counter()
+                zoom_maps.append(self.network(prepared))
+                network += time.perf_counter() - t0
+            fuse_zoom(heat, paf, zoom_maps, zv, base)
+        return heat, paf, params, network
+
+    def _combine(
+        self, maps: list[np.ndarray], views: list[View], base: View, params: DecodeParams,
+        canvas: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, DecodeParams]:
+        """Heatmaps and PAFs of the views, and the decode settings for them: one plain view's
+        own maps (the decoder upsamples them), else the views' maps averaged on the upsampled
+        grid of the scale-1 view (the canvas; always with `canvas`)."""
+        if views == [base] and not canvas:
+            return maps[0][:NUM_HEATMAPS], maps[0][NUM_HEATMAPS:], params
+        heat, paf = fuse(maps, views, base, canvas_size(base, params.upsample, STRIDE))
+        # The canvas is already upsampled: a network cell spans `upsample` canvas pixels.
+        return heat, paf, dataclasses.replace(
+            params, upsample=1.0, attach_cells=params.attach_cells * params.upsample)
 
     def inference(
         self,

@@ -116,7 +116,7 @@ def cubic_matrix(positions: np.ndarray, n_in: int) -> np.ndarray:
 
 
 @jit
-def _resample_taps(maps, yi, yw, xi, xw):  # noqa: ANN001, ANN202
+def resample_taps(maps, yi, yw, xi, xw):  # noqa: ANN001, ANN202
     """out[c, o, q] = sum_k yw[o, k] sum_j xw[q, j] maps[c, yi[o, k], xi[q, j]] (separable)."""
     n_c, h = maps.shape[0], maps.shape[1]
     out_h, out_w = yi.shape[0], xi.shape[0]
@@ -165,7 +165,7 @@ def resample(
     cw, ch = canvas
     yi, yw = cubic_taps(_axis_positions(ch, base, view, 1, maps.shape[1]), maps.shape[1])
     xi, xw = cubic_taps(_axis_positions(cw, base, view, 0, maps.shape[2]), maps.shape[2])
-    return _resample_taps(np.ascontiguousarray(maps, dtype=np.float32), yi, yw, xi, xw)
+    return resample_taps(np.ascontiguousarray(maps, dtype=np.float32), yi, yw, xi, xw)
 
 
 def fuse(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+import cv2
 import numpy as np
 import pytest
 
@@ -303,3 +304,52 @@ def test_photo_turned_by_exif_found_as_a_viewer_shows_it(estimator, tmp_path, or
         # the same places (JPEG re-encoding may move an odd ambiguous part: the median)
         assert np.median(np.hypot(*(a.keypoints[both, :2] - b.keypoints[both, :2]).T)) < 3
     assert read_image(path, orient=False).shape == (upright.width, upright.height, 3)
+
+
+# ---- adaptive zoom ---------------------------------------------------------------------------
+
+
+def _small_people(path, fraction: float) -> np.ndarray:
+    """A photo shrunk to `fraction` of its size, at the bottom of a gray canvas of its size."""
+    image = cv2.imread(str(path))
+    h, w = image.shape[:2]
+    sw, sh = int(w * fraction), int(h * fraction)
+    canvas = np.full_like(image, 120)
+    canvas[h - sh:, (w - sw) // 2:(w - sw) // 2 + sw] = cv2.resize(image, (sw, sh),
+                                                                    interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+@pytest.fixture(scope="module")
+def zoom_estimator(thin_pb):
+    return PoseEstimator("mobilenet_thin", preset="zoom", progress=False)
+
+
+def test_result_lists_the_zoomed_regions(estimator, zoom_estimator):
+    image = _small_people(need(MEDIA / "messi5.jpg"), 0.3)  # a player ~110 px tall
+    plain, zoomed = estimator.run(image), zoom_estimator.run(image)
+    assert plain.zoom_views == () and plain.num_views == 1
+    assert len(zoomed.zoom_views) >= 1
+    first = len(zoom_estimator.scales)  # the first pass: scales 0.5 and 1
+    assert zoomed.num_views == first + sum(z.runs for z in zoomed.zoom_views)
+    h, w = image.shape[:2]
+    for z in zoomed.zoom_views:
+        x0, y0, x1, y1 = z.box
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and z.scale > 1
+        # it holds the person found
+        assert any(x0 <= p.keypoints[1, 0] < x1 and y0 <= p.keypoints[1, 1] < y1
+                   for p in zoomed.humans)
+    # the maps: the canvas (stride 4) of the same scale-1 view, cropped to the image
+    assert zoomed.view == plain.view
+    assert zoomed.heatmaps.shape[1:] == (plain.heatmaps.shape[1] * 2, plain.heatmaps.shape[2] * 2)
+    assert zoomed.pafs.shape[1:] == zoomed.heatmaps.shape[1:]
+    # a large person is not zoomed into
+    large = zoom_estimator.run(cv2.imread(str(MEDIA / "basketball1.png")))
+    biggest = max(large.humans, key=lambda p: np.ptp(p.keypoints[p.keypoints[:, 2] > 0, 1]))
+    parts = biggest.keypoints[biggest.keypoints[:, 2] > 0]
+    assert np.ptp(parts[:, 1]) > 200
+    for z in large.zoom_views:
+        x0, y0, x1, y1 = z.box
+        inside = ((parts[:, 0] >= x0) & (parts[:, 0] < x1) & (parts[:, 1] >= y0)
+                  & (parts[:, 1] < y1))
+        assert not inside.all()

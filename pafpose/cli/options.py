@@ -8,6 +8,7 @@ from pathlib import Path
 from ..defaults import DEFAULT_MODEL
 from ..images import DEFAULT_MAX_PIXELS
 from ..preprocess import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
+from ..presets import DEFAULT_PRESET, PRESETS
 
 
 def size(text: str) -> tuple[int, int]:
@@ -87,10 +88,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     """The flags that choose and configure the estimator (model, preset, sizes, engine)."""
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help="model name or a local .pb / .onnx file (default: mobilenet_thin)")
-    p.add_argument("--preset", default="balanced",
-                   help="inference setting: seed (tf-pose-estimation exactly), fast (3 of 6 "
-                        "stages at height 288), balanced (default), accurate (multi-scale + "
-                        "flip); see the README")
+    p.add_argument("--preset", default=DEFAULT_PRESET,
+                   help=f"inference setting: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; "
+                        "see the README, Accuracy)")
     p.add_argument("--resize", type=size, default=None, metavar="WxH",
                    help="stretch images to this network input size (default: the preset's; "
                         "0x0 = the image's size)")
