@@ -33,8 +33,19 @@ BACKENDS: tuple[str, ...] = ("onnxruntime", "openvino")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
 #: What --precision accepts: a precision, or "auto" (see `choose_precision`).
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
-#: OpenVINO's INFERENCE_PRECISION_HINT per precision (the int8 IR's float parts stay f32).
+#: OpenVINO's INFERENCE_PRECISION_HINT per precision. The int8 IR's float parts (the
+#: refinement stages) run bf16 where the CPU has it natively (see `ov_inference_hint`).
 _OV_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+
+def ov_inference_hint(precision: str, features: CpuFeatures | None = None) -> str:
+    """OpenVINO's INFERENCE_PRECISION_HINT for a precision on this CPU.
+
+    int8 runs its float parts in bf16 on CPUs with native bf16: measured on coco-dev, AP 0.289
+    (0.290 with f32) and ~1.25x faster than bf16 alone (README, "Precision")."""
+    if precision == "int8" and (features or cpu_features()).bf16:
+        return "bf16"
+    return _OV_HINT[precision]
 #: "auto" preference, measured on the project's 2-core AVX2 machine (README, "Speed"): with 2
 #: threads OpenVINO runs the same graph 1.45x (fp32) and 1.1x (int8) faster than ONNX Runtime.
 AUTO_ORDER: tuple[str, ...] = ("openvino", "onnxruntime")
@@ -326,7 +337,8 @@ class OpenVinoRuntime:
         # No thread pinning: with pinning, two models of fewer threads than CPUs (the video
         # runner's --workers) would both pin to the first cores and share them.
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
-                  "ENABLE_CPU_PINNING": False, "INFERENCE_PRECISION_HINT": _OV_HINT[precision]}
+                  "ENABLE_CPU_PINNING": False,
+                  "INFERENCE_PRECISION_HINT": ov_inference_hint(precision)}
         try:
             model = core.read_model(str(model_path))
             self.nhwc: bool = model.inputs[0].get_partial_shape()[-1] == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +88,10 @@ def convert_cached(pb: Path, stages: int | None = None) -> Path:
 
 
 #: Bump when the INT8 recipe (models/quantize.py) changes, so cached INT8 models are rebuilt.
-#: 2: calibrated on the default set (DEFAULT_CALIBRATION) unless told otherwise.
-QUANTIZER_VERSION = "2"
+#: 3: calibrated on the default set (DEFAULT_CALIBRATION, 53 images) unless told otherwise.
+QUANTIZER_VERSION = "3"
 #: Same for the OpenVINO INT8 model (NNCF post-training quantization).
-NNCF_VERSION = "2"
+NNCF_VERSION = "3"
 #: Network input size the calibration images are stretched to.
 CALIBRATION_SIZE = DEFAULT_INPUT_SIZE
 #: The default calibration set, in the project's shared media folder (real photos and videos,
@@ -100,7 +100,7 @@ CALIBRATION_SIZE = DEFAULT_INPUT_SIZE
 DEFAULT_CALIBRATION = ("basketball1.png", "basketball2.png", "messi5.jpg", "posetrack-frames/",
                        "pedestrians_short.mp4", "single_person_room.mp4", "soccer_short.mp4",
                        "vtest.avi")
-FRAMES_PER_VIDEO = 4
+FRAMES_PER_VIDEO = 10
 _VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 Calibration = str | Path | Sequence[str | Path | np.ndarray]
@@ -185,53 +185,60 @@ def _calibration_tensors(calibration: Calibration | None, problem: str, out: Pat
     return calibration_tensors(images, CALIBRATION_SIZE), source
 
 
+def _int8_cached(fp32: Path, suffix: str, version: dict[str, str],
+                 calibration: Calibration | None, progress: bool,
+                 build: Callable[[Path, list[np.ndarray], dict[str, str]], None],
+                 companion: str | None = None) -> Path:
+    """An INT8 model of `fp32` cached beside it (name: stem + suffix), rebuilt by `build` when
+    missing, stale or damaged; `companion` names a second file written with it (.bin)."""
+    out = _int8_path(fp32, suffix)
+    remove_stale_temporaries(out.parent)
+    wanted = {**version, "pafpose.source_sha256": current_sha256(fp32)}
+    problem = _cached_problem(out, wanted)
+    if problem is None and companion:
+        problem = check_built(out.with_suffix(companion))
+    if problem is None:
+        return out
+    tensors, source = _calibration_tensors(calibration, problem, out, fp32, progress)
+    meta = {**wanted, "pafpose.calibration_images": str(len(tensors)),
+            "pafpose.calibration": source}
+    _rebuilding(out, problem, fp32)
+    build(out, tensors, meta)
+    if companion:
+        write_record(out.with_suffix(companion), file_sha256(out.with_suffix(companion)))
+    write_record(out, file_sha256(out), meta=meta)
+    return out
+
+
 def quantize_cached(fp32: Path, calibration: Calibration | None = None,
                     progress: bool = True) -> Path:
     """The INT8 model of an fp32 ONNX file for ONNX Runtime: cached beside it, built once from
     calibration images (given, else the default set: DEFAULT_CALIBRATION)."""
     from .quantize import quantize_int8
 
-    out = _int8_path(fp32)
-    remove_stale_temporaries(out.parent)
-    source_sha = current_sha256(fp32)
-    wanted = {"pafpose.quantizer": QUANTIZER_VERSION, "pafpose.source_sha256": source_sha}
-    problem = _cached_problem(out, wanted)
-    if problem is None:
-        return out
-    tensors, source = _calibration_tensors(calibration, problem, out, fp32, progress)
-    meta = {**wanted, "pafpose.calibration_images": str(len(tensors)),
-            "pafpose.calibration": source}
-    _rebuilding(out, problem, fp32)
-    quantize_int8(fp32, out, tensors, metadata=meta, progress=progress)
-    write_record(out, file_sha256(out), meta=meta)
-    return out
+    def build(out: Path, tensors: list[np.ndarray], meta: dict[str, str]) -> None:
+        quantize_int8(fp32, out, tensors, metadata=meta, progress=progress)
+
+    return _int8_cached(fp32, ".int8.onnx", {"pafpose.quantizer": QUANTIZER_VERSION},
+                        calibration, progress, build)
 
 
 def nncf_cached(fp32: Path, calibration: Calibration | None = None,
                 progress: bool = True) -> Path:
     """The OpenVINO INT8 model (IR .xml + .bin) of an fp32 ONNX file, built once by NNCF from
     calibration images (given, else the default set) and cached beside it, both files recorded."""
-    from .quantize import quantize_openvino
 
-    out = _int8_path(fp32, ".ov-int8.xml")
-    remove_stale_temporaries(out.parent)
-    source_sha = current_sha256(fp32)
-    wanted = {"pafpose.nncf": NNCF_VERSION, "pafpose.source_sha256": source_sha}
-    problem = _cached_problem(out, wanted) or check_built(out.with_suffix(".bin"))
-    if problem is None:
-        return out
-    tensors, source = _calibration_tensors(calibration, problem, out, fp32, progress)
-    meta = {**wanted, "pafpose.calibration_images": str(len(tensors)),
-            "pafpose.calibration": source}
-    _rebuilding(out, problem, fp32)
-    try:
-        quantize_openvino(fp32, out, tensors)
-    except ImportError:
-        raise InputError("the OpenVINO INT8 model is built with NNCF: pip install "
-                         "'.[openvino]' in the pafpose checkout") from None
-    write_record(out.with_suffix(".bin"), file_sha256(out.with_suffix(".bin")))
-    write_record(out, file_sha256(out), meta=meta)
-    return out
+    def build(out: Path, tensors: list[np.ndarray], meta: dict[str, str]) -> None:
+        try:
+            from .quantize import quantize_openvino
+
+            quantize_openvino(fp32, out, tensors)
+        except ImportError:
+            raise InputError("the OpenVINO INT8 model is built with NNCF: pip install "
+                             "'.[openvino]' in the pafpose checkout") from None
+
+    return _int8_cached(fp32, ".ov-int8.xml", {"pafpose.nncf": NNCF_VERSION}, calibration,
+                        progress, build, companion=".bin")
 
 
 def resolve_model(
