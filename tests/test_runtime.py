@@ -240,3 +240,14 @@ def test_auto_precision_falls_back_when_int8_cannot_be_built(thin_pb, tmp_path,
     assert choice.precision == "fp32" and path.name == "thin.stage1.onnx"
     assert choice.reason.startswith("int8 unavailable (no INT8 model built yet")
     assert isinstance(rt, OrtRuntime)
+
+
+def test_bench_and_models_say_what_auto_picked() -> None:
+    from pafpose.bench import precision_line
+    from pafpose.cli.models import precision_summary
+
+    assert precision_line("fp32", "asked for") == "precision fp32 (asked for)"
+    line = precision_line("bf16", "OpenVINO, AVX512_BF16; coco-dev AP 0.285 vs fp32 0.289")
+    assert line == ("precision auto -> bf16 (OpenVINO, AVX512_BF16; coco-dev AP 0.285 vs fp32 "
+                    "0.289)")
+    assert "precision auto -> " in precision_summary()
