@@ -68,6 +68,8 @@ class BenchResult:
     people: float
     cpu: CpuFeatures
     advice: str
+    #: Why this precision: "asked for", or what `--precision auto` picked and why.
+    precision_reason: str = "asked for"
     interrupted: bool = False
     samples: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
@@ -83,7 +85,10 @@ class BenchResult:
             f"network input {sizes}  {self.images} images  {self.runs} runs"
             + ("  (interrupted)" if self.interrupted else ""),
             f"cpu {self.cpu.model}  avx2={'yes' if self.cpu.avx2 else 'no'}"
-            f"  vnni={'yes' if self.cpu.vnni else 'no'}  amx={'yes' if self.cpu.amx else 'no'}",
+            f"  vnni={'yes' if self.cpu.vnni else 'no'}"
+            f"  avx512_bf16={'yes' if self.cpu.avx512_bf16 else 'no'}"
+            f"  amx={'yes' if self.cpu.amx else 'no'}",
+            precision_line(self.precision, self.precision_reason),
             "",
             f"{'stage':<11}{'median ms':>10}{'p90 ms':>10}{'min ms':>10}",
         ]
@@ -99,6 +104,13 @@ class BenchResult:
             self.advice,
         ]
         return "\n".join(lines)
+
+
+def precision_line(precision: str, reason: str) -> str:
+    """One line: the precision used and why, e.g. "precision auto -> bf16 (OpenVINO, ...)"."""
+    if reason == "asked for":
+        return f"precision {precision} (asked for)"
+    return f"precision auto -> {precision} ({reason})"
 
 
 def default_images(count: int = DEFAULT_IMAGE_COUNT) -> list[Path]:
@@ -205,7 +217,8 @@ def run_bench(
     """Time read / preprocess / network / decode over `runs` inferences on real images.
 
     Images cycle in order; `warmup` uncounted runs come first (default: every image once, at
-    least 2). INT8 is calibrated on the benchmark images when its model is not built yet.
+    least 2). An INT8 model not built yet is calibrated on `calibration` (default: the default
+    calibration set, never the benchmark images, which may be evaluation images).
     Ctrl-C stops the timed runs early and reports those finished.
     """
     if runs < 1:
@@ -215,7 +228,7 @@ def run_bench(
         estimator = PoseEstimator(
             model, target_size, preset=preset, upsample=upsample, stages=stages,
             backend=backend, precision=precision, threads=threads, progress=progress,
-            calibration=calibration if calibration is not None else paths,
+            calibration=calibration,
         )
     frames = [(p, read_image(p, estimator.max_pixels)) for p in paths]
     recorder = _ShapeRecorder(estimator.runtime)
@@ -264,14 +277,16 @@ def run_bench(
         gmac=gmac, gflops=2 * gmac / net_s if net_s > 0 else float("nan"),
         peak_mib=peak_memory_mib(), people=float(np.mean(people)), cpu=features,
         advice=int8_advice(features), interrupted=interrupted, samples=samples,
+        precision_reason=getattr(estimator, "precision_reason", "asked for"),
     )
 
 
 def _fp32_path(estimator: PoseEstimator) -> Path:
     """The float model behind the estimator's network (MACs are counted on it)."""
     path = Path(estimator.model_path)
-    if path.name.endswith(".int8.onnx"):
-        fp32 = path.with_name(path.name[: -len(".int8.onnx")] + ".onnx")
-        if fp32.is_file():
-            return fp32
+    for suffix in (".int8.onnx", ".ov-int8.xml"):
+        if path.name.endswith(suffix):
+            fp32 = path.with_name(path.name[: -len(suffix)] + ".onnx")
+            if fp32.is_file():
+                return fp32
     return path

@@ -21,7 +21,6 @@ from .defaults import DEFAULT_MODEL, STRIDE
 from .errors import InputError
 from .human import Human, humans_from_keypoints
 from .images import DEFAULT_MAX_PIXELS, as_image, check_pixels
-from .models.resolve import resolve_model
 from .multiscale import canvas_size, fuse, scale_views
 from .preprocess import (
     DEFAULT_MAX_INPUT_PIXELS,
@@ -35,7 +34,7 @@ from .preprocess import (
 )
 from .preprocess import to_image_coords as _map_to_image
 from .presets import DEFAULT_PRESET, Preset, get_preset
-from .runtime import create_runtime
+from .runtime import load_network
 from .skeleton import NUM_HEATMAPS
 from .zoom import ZoomParams, ZoomView, fuse_zoom, person_boxes, zoom_regions
 
@@ -109,8 +108,9 @@ class PoseEstimator:
         each image's size; None takes the preset's resize. scales / flip: multi-scale and
         mirrored inference (maps averaged), e.g. scales=(0.5, 1, 1.5, 2), flip=True.
         stages: run the network up to refinement stage K only (1..6, faster, see the README).
-        backend: "auto" (the faster installed), "onnxruntime" or "openvino"; precision: "fp32"
-        or "int8" (built once from `calibration` images: a folder or a list of files).
+        backend: "auto" (the faster installed), "onnxruntime" or "openvino"; precision: "fp32",
+        "bf16" (OpenVINO only), "int8" (built once from `calibration` images: a folder or a list
+        of files, else the default set) or "auto" (picked from the CPU and the backend).
         max_pixels refuses larger images; max_input_pixels / max_input_side bound the network
         input (area, longest side): a larger one is letterboxed (shrunk, aspect kept, padded),
         and an explicit target_size above them is refused (ImageTooLargeError).
@@ -132,13 +132,15 @@ class PoseEstimator:
             self.ceiling.check(self.preset.size)
         if stages is None:
             stages = self.preset.stages
-        self.model_path: Path = resolve_model(model, stages=stages, progress=progress,
-                                              precision=precision, calibration=calibration)
-        self.runtime = create_runtime(self.model_path, backend=backend, threads=threads,
-                                      providers=providers)
+        self.model_path: Path
+        self.model_path, self.runtime, choice = load_network(
+            model, stages=stages, backend=backend, precision=precision, calibration=calibration,
+            threads=threads, providers=providers, progress=progress)
         #: The backend actually used ("onnxruntime" or "openvino"; "auto" resolved).
         self.backend: str = self.runtime.backend
-        self.precision: str = precision
+        #: The precision actually used ("fp32", "bf16", "int8"; "auto" resolved) and why.
+        self.precision: str = choice.precision
+        self.precision_reason: str = choice.reason
         self.stages: int | None = stages
         self._decoders: dict[DecodeParams, Decoder] = {}
         if target_size is None:

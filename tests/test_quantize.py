@@ -11,14 +11,21 @@ import onnx
 import pytest
 
 from pafpose.estimator import PoseEstimator, preprocess
+from pafpose.models import resolve
+from pafpose.models.integrity import read_record
 from pafpose.models.quantize import (
     calibration_tensors,
     default_keep_float,
     equalize,
     head_and_tail_convs,
 )
-from pafpose.models.resolve import resolve_model
-from pafpose.runtime import create_runtime
+from pafpose.models.resolve import (
+    DEFAULT_CALIBRATION,
+    FRAMES_PER_VIDEO,
+    default_calibration,
+    resolve_model,
+)
+from pafpose.runtime import available_backends, create_runtime
 
 from .conftest import MEDIA, need
 
@@ -77,9 +84,10 @@ def test_keep_float_finds_first_conv_and_heads(thin_pb) -> None:
 
 
 def test_int8_model_is_built_once_cached_and_close_to_fp32(thin_pb, tmp_path, x, calibration,
-                                                           astronaut) -> None:
+                                                           astronaut, monkeypatch) -> None:
     pb = tmp_path / "thin.pb"
     shutil.copy(thin_pb, pb)
+    monkeypatch.setattr(resolve, "default_calibration", lambda: None)  # no shared media
     with pytest.raises(ValueError, match="no INT8 model built yet"):
         resolve_model(pb, stages=1, precision="int8", progress=False)
     path = resolve_model(pb, stages=1, precision="int8", calibration=calibration,
@@ -106,3 +114,45 @@ def test_int8_model_is_built_once_cached_and_close_to_fp32(thin_pb, tmp_path, x,
     assert len(est(astronaut)) == 1
 
 
+def test_default_calibration_is_the_shared_media_not_coco_dev() -> None:
+    items = need_default_calibration()
+    paths = [i for i in items if isinstance(i, Path)]
+    frames = [i for i in items if isinstance(i, np.ndarray)]
+    assert all("coco" not in str(p) for p in paths)
+    assert {p.name for p in paths} >= {"basketball1.png", "messi5.jpg", "posetrack-frames"}
+    videos = [n for n in DEFAULT_CALIBRATION if n.endswith((".mp4", ".avi"))]
+    assert len(frames) == FRAMES_PER_VIDEO * len(videos)
+    assert all(f.ndim == 3 and f.shape[2] == 3 for f in frames)
+
+
+def need_default_calibration() -> list:
+    items = default_calibration()
+    if items is None:
+        pytest.skip("the shared media folder is not here")
+    return items
+
+
+@pytest.mark.skipif("openvino" not in available_backends(), reason="OpenVINO not installed")
+def test_openvino_int8_is_built_by_nncf_cached_and_reused(thin_pb, tmp_path, x,
+                                                          calibration) -> None:
+    pytest.importorskip("nncf")
+    pb = tmp_path / "thin.pb"
+    shutil.copy(thin_pb, pb)
+    path = resolve_model(pb, stages=1, precision="int8", calibration=calibration[:3],
+                         backend="openvino", progress=False)
+    assert path == tmp_path / "thin.stage1.ov-int8.xml" and path.with_suffix(".bin").is_file()
+    assert not list(tmp_path.glob(".*part")) and not list(tmp_path.glob(".int8-*"))
+    meta = read_record(path)["meta"]
+    assert meta["pafpose.calibration"] == "given" and meta["pafpose.calibration_images"] == "3"
+    assert "FakeQuantize" in path.read_text()  # NNCF's int8 form for OpenVINO
+    mtime = path.stat().st_mtime_ns
+    again = resolve_model(pb, stages=1, precision="int8", backend="openvino", progress=False)
+    assert again == path and path.stat().st_mtime_ns == mtime  # cached: not rebuilt
+    path.with_suffix(".bin").write_bytes(b"damaged")  # a damaged weights file is rebuilt
+    rebuilt = resolve_model(pb, stages=1, precision="int8", calibration=calibration[:3],
+                            backend="openvino", progress=False)
+    assert rebuilt.with_suffix(".bin").stat().st_size > 1000
+    fp32 = create_runtime(tmp_path / "thin.stage1.onnx", "onnxruntime").run(x)
+    int8 = create_runtime(path, "openvino", precision="int8").run(x)
+    heat_err = float(np.abs(int8[:, :19] - fp32[:, :19]).mean())
+    assert heat_err < 0.015 and np.corrcoef(int8.ravel(), fp32.ravel())[0, 1] > 0.99

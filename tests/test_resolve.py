@@ -37,6 +37,9 @@ def test_stage_models_shapes_and_k6_is_the_full_model(thin_pb, x) -> None:
 def test_unknown_precision_is_refused(thin_pb) -> None:
     with pytest.raises(ValueError, match="unknown precision 'fp16'"):
         resolve_model("mobilenet_thin", precision="fp16", progress=False)
+    # bf16 is a runtime setting over the float file
+    assert resolve_model("mobilenet_thin", precision="bf16", progress=False) == \
+        resolve_model("mobilenet_thin", progress=False)
 
 
 def test_unknown_names_and_files_are_refused(tmp_path) -> None:

@@ -25,8 +25,6 @@ def run(args: argparse.Namespace) -> int:
     from ..bench import bench_images, run_bench
 
     images = bench_images(args.images)
-    if args.calibration is None:  # int8 not built yet: calibrate on the benchmark images
-        args.calibration = images
     result = run_bench(args.model, estimator=options.estimator(args), images=images,
                        runs=args.runs, warmup=args.warmup)
     print(result.format())

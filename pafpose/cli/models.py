@@ -30,4 +30,15 @@ def run(args: argparse.Namespace) -> int:
     for spec in MODELS.values():
         state = cache_state(spec)
         print(f"{spec.name:16s} {state:11s} {spec.description} [{spec.license}]")
+    print(precision_summary())
     return 0
+
+
+def precision_summary() -> str:
+    """What --precision auto picks with the default backend on this CPU, and why (one line)."""
+    from ..bench import precision_line
+    from ..runtime import choose_precision, pick_backend
+
+    backend = pick_backend("auto")
+    choice = choose_precision(backend)
+    return f"backend auto -> {backend}; " + precision_line(choice.precision, choice.reason)

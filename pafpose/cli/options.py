@@ -9,6 +9,7 @@ from ..defaults import DEFAULT_MODEL
 from ..images import DEFAULT_MAX_PIXELS
 from ..preprocess import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
 from ..presets import DEFAULT_PRESET, PRESETS
+from ..runtime import PRECISION_CHOICES
 
 
 def size(text: str) -> tuple[int, int]:
@@ -107,10 +108,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"), default="auto",
                    help="inference engine (default auto: OpenVINO when installed, else "
                         "ONNX Runtime)")
-    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
-                   help="network precision (default fp32; int8 is built once from --calibration)")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
+                   help="network precision (default fp32). bf16: OpenVINO only (native on "
+                        "AVX512_BF16/AMX CPUs); int8: built once from --calibration; auto: the "
+                        "fastest this CPU and backend run natively within coco-dev AP 0.01 of "
+                        "fp32 (README, \"Precision\")")
     p.add_argument("--calibration", type=Path, default=None, metavar="DIR",
-                   help="real photos to calibrate the int8 network on (needed once)")
+                   help="real photos to calibrate the int8 network on, once (default: the "
+                        "shared media set when present, else required)")
     p.add_argument("--max-pixels", type=MAX_PIXELS, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse larger images (default {DEFAULT_MAX_PIXELS})")
     p.add_argument("--max-input-pixels", type=count, default=DEFAULT_MAX_INPUT_PIXELS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +88,68 @@ def convert_cached(pb: Path, stages: int | None = None) -> Path:
 
 
 #: Bump when the INT8 recipe (models/quantize.py) changes, so cached INT8 models are rebuilt.
-QUANTIZER_VERSION = "1"
+#: 3: calibrated on the default set (DEFAULT_CALIBRATION, 53 images) unless told otherwise.
+QUANTIZER_VERSION = "3"
+#: Same for the OpenVINO INT8 model (NNCF post-training quantization).
+NNCF_VERSION = "3"
 #: Network input size the calibration images are stretched to.
 CALIBRATION_SIZE = DEFAULT_INPUT_SIZE
+#: The default calibration set, in the project's shared media folder (real photos and videos,
+#: none of them a coco-dev image): every photo, plus FRAMES_PER_VIDEO frames evenly spaced
+#: through each video. pafpose ships no images: where that folder is absent, --calibration DIR.
+DEFAULT_CALIBRATION = ("basketball1.png", "basketball2.png", "messi5.jpg", "posetrack-frames/",
+                       "pedestrians_short.mp4", "single_person_room.mp4", "soccer_short.mp4",
+                       "vtest.avi")
+FRAMES_PER_VIDEO = 10
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 Calibration = str | Path | Sequence[str | Path | np.ndarray]
 
 
-def _int8_path(fp32: Path) -> Path:
-    name = fp32.stem + ".int8.onnx"
+def shared_media() -> Path | None:
+    """The shared media folder beside the checkout, else ../shared/data/media; None if absent."""
+    here = Path(__file__).resolve().parents[3] / "shared" / "data" / "media"
+    for folder in dict.fromkeys((here, Path("..") / "shared" / "data" / "media")):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def default_calibration() -> list[str | Path | np.ndarray] | None:
+    """The default calibration set (see DEFAULT_CALIBRATION), or None without the media folder."""
+    folder = shared_media()
+    if folder is None:
+        return None
+    items: list[str | Path | np.ndarray] = []
+    for name in DEFAULT_CALIBRATION:
+        path = folder / name
+        if path.suffix.lower() in _VIDEO_SUFFIXES:
+            items += video_frames(path, FRAMES_PER_VIDEO) if path.is_file() else []
+        elif path.exists():
+            items.append(path)
+    return items or None
+
+
+def video_frames(path: Path, count: int) -> list[np.ndarray]:
+    """`count` BGR frames evenly spaced through a video (fewer if it cannot be read)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        frames = []
+        for i in range(count):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, (2 * i + 1) * total // (2 * count))
+            ok, frame = capture.read()
+            if ok:
+                frames.append(frame)
+        return frames
+    finally:
+        capture.release()
+
+
+def _int8_path(fp32: Path, suffix: str = ".int8.onnx") -> Path:
+    name = fp32.stem + suffix
     if os.access(fp32.parent, os.W_OK):
         return fp32.parent / name
     return cache_dir() / "converted" / current_sha256(fp32)[:16] / name
@@ -114,18 +167,14 @@ def _calibration_images(calibration: Calibration, progress: bool) -> list[np.nda
     return arrays
 
 
-def quantize_cached(fp32: Path, calibration: Calibration | None = None,
-                    progress: bool = True) -> Path:
-    """The INT8 model of an fp32 ONNX file: cached beside it, built once from calibration images."""
-    from .quantize import calibration_tensors, quantize_int8
+def _calibration_tensors(calibration: Calibration | None, problem: str, out: Path, fp32: Path,
+                         progress: bool) -> tuple[list[np.ndarray], str]:
+    """The network inputs to calibrate on (given, else the default set) and how to name them."""
+    from .quantize import calibration_tensors
 
-    out = _int8_path(fp32)
-    remove_stale_temporaries(out.parent)
-    source_sha = current_sha256(fp32)
-    problem = _cached_problem(out, {"pafpose.quantizer": QUANTIZER_VERSION,
-                                    "pafpose.source_sha256": source_sha})
-    if problem is None:
-        return out
+    source = "given"
+    if calibration is None:
+        calibration, source = default_calibration(), "default"
     images = _calibration_images(calibration, progress) if calibration is not None else []
     if not images:
         state = "built yet" if problem == "is missing" else f"usable ({out} {problem})"
@@ -133,13 +182,63 @@ def quantize_cached(fp32: Path, calibration: Calibration | None = None,
             f"no INT8 model {state} for {fp32.name}: give calibration images once "
             "(a folder of real photos with people, e.g. --calibration DIR)"
         )
-    tensors = calibration_tensors(images, CALIBRATION_SIZE)
-    meta = {"pafpose.quantizer": QUANTIZER_VERSION, "pafpose.source_sha256": source_sha,
-            "pafpose.calibration_images": str(len(tensors))}
+    return calibration_tensors(images, CALIBRATION_SIZE), source
+
+
+def _int8_cached(fp32: Path, suffix: str, version: dict[str, str],
+                 calibration: Calibration | None, progress: bool,
+                 build: Callable[[Path, list[np.ndarray], dict[str, str]], None],
+                 companion: str | None = None) -> Path:
+    """An INT8 model of `fp32` cached beside it (name: stem + suffix), rebuilt by `build` when
+    missing, stale or damaged; `companion` names a second file written with it (.bin)."""
+    out = _int8_path(fp32, suffix)
+    remove_stale_temporaries(out.parent)
+    wanted = {**version, "pafpose.source_sha256": current_sha256(fp32)}
+    problem = _cached_problem(out, wanted)
+    if problem is None and companion:
+        problem = check_built(out.with_suffix(companion))
+    if problem is None:
+        return out
+    tensors, source = _calibration_tensors(calibration, problem, out, fp32, progress)
+    meta = {**wanted, "pafpose.calibration_images": str(len(tensors)),
+            "pafpose.calibration": source}
     _rebuilding(out, problem, fp32)
-    quantize_int8(fp32, out, tensors, metadata=meta, progress=progress)
+    build(out, tensors, meta)
+    if companion:
+        write_record(out.with_suffix(companion), file_sha256(out.with_suffix(companion)))
     write_record(out, file_sha256(out), meta=meta)
     return out
+
+
+def quantize_cached(fp32: Path, calibration: Calibration | None = None,
+                    progress: bool = True) -> Path:
+    """The INT8 model of an fp32 ONNX file for ONNX Runtime: cached beside it, built once from
+    calibration images (given, else the default set: DEFAULT_CALIBRATION)."""
+    from .quantize import quantize_int8
+
+    def build(out: Path, tensors: list[np.ndarray], meta: dict[str, str]) -> None:
+        quantize_int8(fp32, out, tensors, metadata=meta, progress=progress)
+
+    return _int8_cached(fp32, ".int8.onnx", {"pafpose.quantizer": QUANTIZER_VERSION},
+                        calibration, progress, build)
+
+
+def nncf_cached(fp32: Path, calibration: Calibration | None = None,
+                progress: bool = True) -> Path:
+    """The OpenVINO INT8 model (IR .xml + .bin) of an fp32 ONNX file, built once by NNCF from
+    calibration images (given, else the default set) and cached beside it, both files recorded."""
+
+    def build(out: Path, tensors: list[np.ndarray], meta: dict[str, str]) -> None:
+        try:
+            from .quantize import quantize_openvino
+
+            quantize_openvino(fp32, out, tensors)
+        except ImportError:
+            raise InputError("the OpenVINO INT8 model is built with NNCF: pip install "
+                             "'.[openvino]' in the pafpose checkout") from None
+
+    return _int8_cached(fp32, ".ov-int8.xml", {"pafpose.nncf": NNCF_VERSION}, calibration,
+                        progress, build, companion=".bin")
 
 
 def resolve_model(
@@ -148,15 +247,22 @@ def resolve_model(
     progress: bool = True,
     precision: str = "fp32",
     calibration: Calibration | None = None,
+    backend: str = "onnxruntime",
 ) -> Path:
-    """The ONNX file for a model name (fetched on first use) or a local .pb / .onnx path.
+    """The network file for a model name (fetched on first use) or a local .pb / .onnx path.
 
-    precision "int8" returns the quantized network (built once from `calibration` images).
+    precision "int8" returns the quantized network of `backend` (built once from `calibration`
+    images, else the default set): a QDQ ONNX file for ONNX Runtime, an NNCF OpenVINO IR
+    (.xml) for OpenVINO. "fp32" and "bf16" share the float file (bf16 is a runtime setting).
     """
-    if precision not in ("fp32", "int8"):
-        raise InputError(f"unknown precision {precision!r}; choose fp32 or int8")
+    if precision not in ("fp32", "bf16", "int8"):
+        raise InputError(f"unknown precision {precision!r}; choose fp32, bf16 or int8")
     fp32 = _resolve_fp32(model, stages, progress)
-    return quantize_cached(fp32, calibration, progress) if precision == "int8" else fp32
+    if precision != "int8":
+        return fp32
+    if backend == "openvino":
+        return nncf_cached(fp32, calibration, progress)
+    return quantize_cached(fp32, calibration, progress)
 
 
 def _resolve_fp32(model: str | Path, stages: int | None, progress: bool) -> Path:
