@@ -9,24 +9,17 @@ import pytest
 from pafpose.estimator import PoseEstimator, preprocess
 from pafpose.models.resolve import resolve_model
 from pafpose.runtime import (
-    AP_TOLERANCE,
-    BACKENDS,
-    MEASURED,
-    CpuFeatures,
     Measured,
     OrtRuntime,
     available_backends,
     check_precision,
-    choose_precision,
-    cpu_features,
     create_runtime,
-    int8_advice,
     load_network,
-    ov_inference_hint,
     pick_backend,
 )
 
 from .conftest import MEDIA, need
+from .test_precision import _cpu
 
 HAS_OPENVINO = "openvino" in available_backends()
 SIZE = (432, 368)
@@ -138,82 +131,6 @@ def test_precisions_offered_and_refused() -> None:
         create_runtime("unused.onnx", "onnxruntime", precision="bf16")
 
 
-def test_openvino_int8_runs_its_float_part_in_bf16_only_where_native() -> None:
-    assert ov_inference_hint("int8", _cpu(vnni=True, avx512_bf16=True)) == "bf16"
-    assert ov_inference_hint("int8", _cpu(vnni=True)) == "f32"
-    assert ov_inference_hint("fp32", _cpu(avx512_bf16=True)) == "f32"  # fp32 means f32
-    assert ov_inference_hint("bf16", _cpu()) == "bf16"
-
-
-def _cpu(**flags: bool) -> CpuFeatures:
-    base = dict(avx2=True, avx512=True, vnni=False, amx=False, avx512_bf16=False, amx_bf16=False)
-    return CpuFeatures(model="test", **{**base, **flags})
-
-
-@pytest.mark.parametrize(
-    ("backend", "flags", "expected", "why"),
-    [
-        ("openvino", {}, "fp32", "no faster precision"),
-        ("openvino", {"avx512_bf16": True}, "bf16", "OpenVINO, AVX512_BF16; coco-dev AP"),
-        ("openvino", {"vnni": True}, "int8", "OpenVINO, VNNI"),
-        ("openvino", {"vnni": True, "avx512_bf16": True}, "int8", "VNNI"),
-        ("openvino", {"amx": True, "amx_bf16": True}, "int8", "AMX-INT8"),
-        ("onnxruntime", {"avx512_bf16": True}, "fp32", "no faster precision"),  # no bf16 on ORT
-        ("onnxruntime", {"vnni": True}, "int8", "ONNX Runtime, VNNI"),
-    ],
-)
-def test_auto_precision_follows_the_cpu(backend, flags, expected, why) -> None:
-    table = {("openvino", "fp32"): Measured(0.289, 60), ("openvino", "bf16"): Measured(0.288, 35),
-             ("openvino", "int8"): Measured(0.285, 25),
-             ("onnxruntime", "fp32"): Measured(0.289, 90),
-             ("onnxruntime", "int8"): Measured(0.286, 35)}
-    choice = choose_precision(backend, _cpu(**flags), table)
-    assert choice.precision == expected and why in choice.reason
-    assert choice.fallbacks[-1:] == (("fp32",) if expected != "fp32" else ())
-
-
-def test_auto_precision_needs_ap_within_tolerance() -> None:
-    table = {("openvino", "fp32"): Measured(0.289, 60), ("openvino", "bf16"): Measured(0.288, 35),
-             ("openvino", "int8"): Measured(0.289 - AP_TOLERANCE - 0.005, 25)}
-    choice = choose_precision("openvino", _cpu(vnni=True, avx512_bf16=True), table)
-    assert choice.precision == "bf16" and choice.fallbacks == ("fp32",)
-    assert "coco-dev AP 0.288 vs fp32 0.289" in choice.reason
-    # the shipped table: every precision auto may pick is within the tolerance of fp32
-    for (backend, precision), m in MEASURED.items():
-        assert (backend, "fp32") in MEASURED and m.ap > 0 and m.net_ms > 0, precision
-
-
-# --- CPU features -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("flags", "vnni", "amx", "word"),
-    [
-        ("fpu sse avx2 fma", False, False, "optional"),
-        ("avx2 avx512f avx512_vnni", True, False, "recommended"),
-        ("avx2 avx_vnni", True, False, "recommended"),
-        ("avx2 avx512f avx512_vnni amx_tile amx_int8", True, True, "recommended"),
-        ("fpu sse sse2", False, False, "not recommended"),
-    ],
-)
-def test_cpu_features_from_cpuinfo(tmp_path, flags, vnni, amx, word) -> None:
-    flags += " avx512_bf16" if vnni else ""
-    info = tmp_path / "cpuinfo"
-    info.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n\n"
-                    f"processor\t: 1\nmodel name\t: Test CPU\nflags\t\t: {flags}\n")
-    f = cpu_features(info)
-    assert (f.model, f.vnni, f.amx, f.int8_recommended) == ("Test CPU", vnni, amx, vnni or amx)
-    assert f.avx512_bf16 == f.bf16 == vnni and not f.amx_bf16
-    assert int8_advice(f).startswith(f"int8 {word}")
-
-
-def test_cpu_features_of_this_machine_and_of_nothing(tmp_path) -> None:
-    assert cpu_features(tmp_path / "absent") == cpu_features(tmp_path / "absent")
-    assert cpu_features(tmp_path / "absent").model == "unknown"
-    assert isinstance(cpu_features().avx2, bool)
-    assert set(BACKENDS) == {"onnxruntime", "openvino"}
-
-
 def test_fast_preset_runs_three_stages_at_height_288(thin_pb, astronaut) -> None:
     est = PoseEstimator(preset="fast", progress=False)
     assert est.stages == 3 and est.model_path.name.endswith(".stage3.onnx")
@@ -227,13 +144,13 @@ def test_auto_precision_falls_back_when_int8_cannot_be_built(thin_pb, tmp_path,
                                                               monkeypatch) -> None:
     import shutil
 
-    from pafpose import runtime
+    from pafpose import precision
     from pafpose.models import resolve
 
     pb = tmp_path / "thin.pb"
     shutil.copy(thin_pb, pb)
-    monkeypatch.setattr(runtime, "cpu_features", lambda: _cpu(vnni=True))
-    monkeypatch.setattr(runtime, "MEASURED", {("onnxruntime", "fp32"): Measured(0.289, 90),
+    monkeypatch.setattr(precision, "cpu_features", lambda: _cpu(vnni=True))
+    monkeypatch.setattr(precision, "MEASURED", {("onnxruntime", "fp32"): Measured(0.289, 90),
                                               ("onnxruntime", "int8"): Measured(0.286, 35)})
     monkeypatch.setattr(resolve, "default_calibration", lambda: None)  # nothing to calibrate on
     path, rt, choice = load_network(pb, stages=1, backend="onnxruntime", precision="auto",
