@@ -8,7 +8,7 @@ For each pair the backend supports: the median and minimum of the network alone 
 loaded as `PoseEstimator` loads it, run on real photos stretched to --size, after a warm-up)
 and its median CPU time (all threads),
 and with --ap the COCO keypoint AP of the default preset at that precision on the folder given
-(person_keypoints.json + images/, as `pafpose eval`). The figures behind runtime.MEASURED.
+(person_keypoints.json + images/, as `pafpose eval`). The figures behind precision.MEASURED.
 INT8 models are built on first use from the default calibration set (models/resolve.py).
 """
 
