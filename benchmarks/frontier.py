@@ -12,7 +12,7 @@ accuracy frontier"):
     k3            run the network up to stage 3 of 6
     flip          also run the mirrored image
     s0.5+1        network scales (relative to the size), maps averaged
-    fp32 | int8   precision (any of pafpose.runtime.PRECISIONS)
+    fp32 | bf16 | int8   precision (any of pafpose.precision.PRECISIONS)
 
 For every point: build the estimator, warm it up on two images, then one run over the same
 coco-dev images: AP by pycocotools (pafpose.evaluate.score_results), the median wall-clock
@@ -83,8 +83,11 @@ class Point:
         return f"h{p.size}" if p.resize == "height" else p.resize
 
 
-def parse_point(spec: str, precisions: Sequence[str] = ("fp32", "int8")) -> Point:
-    """A Point from its spec, e.g. "h368/k3/flip/s0.5+1/int8" (ValueError when malformed)."""
+def parse_point(spec: str, precisions: Sequence[str] | None = None) -> Point:
+    """A Point from its spec, e.g. "h368/k3/flip/s0.5+1/int8" (ValueError when malformed);
+    precisions: those a spec may name (default: every precision this pafpose offers)."""
+    if precisions is None:
+        precisions = sweep_precisions()
     tokens = [t for t in spec.strip().split("/") if t]
     if not tokens:
         raise ValueError("empty point spec")
@@ -119,7 +122,7 @@ def parse_point(spec: str, precisions: Sequence[str] = ("fp32", "int8")) -> Poin
 
 def sweep_precisions() -> tuple[str, ...]:
     """The concrete precisions this pafpose offers (not "auto")."""
-    from pafpose.runtime import PRECISIONS
+    from pafpose.precision import PRECISIONS
 
     return tuple(p for p in PRECISIONS if p != "auto")
 
