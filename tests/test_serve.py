@@ -441,11 +441,14 @@ def test_limits_cors_for_the_given_origins_only(strict_server):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--workers", "0"], "workers must be >= 1"),
+    (["--workers", "0"], "expected a worker count from 1 to 64"),
+    (["--workers", "1000"], "expected a worker count from 1 to 64"),
+    (["--queue", "-1"], "expected a queue length from 0 to 10000"),
     (["--max-body-mb", "0"], "expected a positive number"),
+    (["--max-body-mb", "1e9"], "expected at most 4096 MB"),
     (["--request-timeout", "0"], "expected a positive number"),
     (["--timeout-keep-alive", "nan"], "expected a positive number"),
-    (["--max-connections", "0"], "expected a positive integer"),
+    (["--max-connections", "0"], "expected a connection count from 1 to 100,000"),
 ])
 def test_serve_bad_options_one_line_error(args, message):
     res = subprocess.run([sys.executable, "-m", "pafpose", "serve", *args],

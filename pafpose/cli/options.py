@@ -42,6 +42,19 @@ def positive(text: str) -> float:
     return value
 
 
+def positive_at_most(high: float, unit: str):
+    """An argparse type: a positive number up to `high` (absurd values refused, one line)."""
+
+    def parse(text: str) -> float:
+        value = positive(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"expected at most {high:g} {unit}, got {text!r}")
+        return value
+
+    parse.__name__ = f"a number of {unit}"
+    return parse
+
+
 def count(text: str) -> int:
     """Parse a positive integer."""
     try:

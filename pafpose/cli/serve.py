@@ -14,12 +14,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=options.int_in(0, 65535, "a port"), default=8000,
                    help="port (default 8000; 0 = any free port)")
     options.add_model_args(p)
-    p.add_argument("--workers", type=int, help="requests run at once (default: min(2, CPUs))")
-    p.add_argument("--queue", type=int,
+    p.add_argument("--workers", type=options.WORKERS,
+                   help="requests run at once (default: min(2, CPUs))")
+    p.add_argument("--queue", type=options.int_in(0, 10_000, "a queue length"),
                    help="requests that may wait for a worker; more get 503 (default: 4 x CPUs)")
-    p.add_argument("--max-body-mb", type=options.positive, default=20.0, metavar="MB",
-                   help="refuse larger request bodies (default 20)")
-    p.add_argument("--max-connections", type=options.count, default=32, metavar="N",
+    p.add_argument("--max-body-mb", type=options.positive_at_most(4096, "MB"), default=20.0,
+                   metavar="MB", help="refuse larger request bodies (default 20)")
+    p.add_argument("--max-connections", type=options.int_in(1, 100_000, "a connection count"),
+                   default=32, metavar="N",
                    help="connections open at once; requests beyond get 503 (default 32)")
     p.add_argument("--request-timeout", type=options.positive, default=60.0, metavar="S",
                    help="close a connection whose request (headers and body) is not received "
