@@ -66,9 +66,12 @@ OPENPOSE_SCALES: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
 #: The `zoom` preset's first pass: the half scale (a quarter of the pixels) sees large people
 #: whole, the regions of small people then run at twice the scale (zoom.ZoomParams).
 ZOOM_FIRST_SCALES: tuple[float, ...] = (0.5, 1.0)
-#: The `fast` preset: 3 of the 6 network stages at height 288 (46% of the MACs of
-#: `balanced`; AP on the COCO dev subset 0.251 vs 0.289, README "Speed").
-FAST_HEIGHT, FAST_STAGES = 288, 3
+#: The `fast` preset, a point on the measured speed/accuracy frontier (README "Speed and
+#: accuracy frontier"): below ~100 CPU ms a larger image with fewer stages beats all stages on a
+#: smaller one (small people need pixels; stages 4-6 refine what is there). 4 of the 6 network
+#: stages at height 320: AP on the COCO dev subset 0.269 (the earlier 3 stages at height 288:
+#: 0.251) at 1.3-1.4x its latency, 0.62-0.59x that of `balanced` (0.289).
+FAST_HEIGHT, FAST_STAGES = 320, 4
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -77,13 +80,15 @@ PRESETS: dict[str, Preset] = {
             "seed", "stretch", DEFAULT_INPUT_SIZE, DecodeParams(), coords="seed",
             description="tf-pose-estimation exactly: 432x368 stretched, area x4, 25x25 smoothing",
         ),
-        Preset(
+        Preset(  # on the frontier; its one rival at its cost, height 432 with 3 stages, scores
+            # 0.294 vs 0.289 at fp32 (noise on 84 images) and loses the large people (APl 0.33
+            # vs 0.38): not a better default
             "balanced", "height", NET_HEIGHT, _REFINED, interpolation="auto",
             description="aspect kept at height 368, cubic x2, sub-pixel peaks (default)",
         ),
-        Preset(  # chosen from the stages x size curve in the README ("Speed")
+        Preset(  # chosen from the measured frontier (README "Speed and accuracy frontier")
             "fast", "height", FAST_HEIGHT, _REFINED, interpolation="auto", stages=FAST_STAGES,
-            description="balanced at height 288, network up to stage 3 of 6",
+            description="balanced at height 320, network up to stage 4 of 6",
         ),
         Preset(  # README "Accuracy": most of the multi-scale gain at a fraction of its cost
             "zoom", "height", NET_HEIGHT, _REFINED, scales=ZOOM_FIRST_SCALES,

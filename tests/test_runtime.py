@@ -131,13 +131,21 @@ def test_precisions_offered_and_refused() -> None:
         create_runtime("unused.onnx", "onnxruntime", precision="bf16")
 
 
-def test_fast_preset_runs_three_stages_at_height_288(thin_pb, astronaut) -> None:
+def test_fast_preset_runs_four_stages_at_height_320(thin_pb, astronaut) -> None:
     est = PoseEstimator(preset="fast", progress=False)
-    assert est.stages == 3 and est.model_path.name.endswith(".stage3.onnx")
+    assert est.stages == 4 and est.model_path.name.endswith(".stage4.onnx")
     result = est.run(astronaut)
-    assert len(result.humans) == 1
-    # astronaut is 512x512: height 288 keeps the aspect, so the network sees 288x288
-    assert result.heatmaps is not None and result.heatmaps.shape[1:] == (36, 36)
+    # The astronaut, face first; with 4 stages (at 320 or 368 alike) her right sleeve also comes
+    # out as a separate faceless fragment (shoulder-elbow-wrist, part scores 0.1-0.25) that
+    # stages 5-6 suppress: a known cost of the cut network, kept visible here.
+    best, *rest = sorted(result.humans, key=lambda h: -h.score)
+    assert best.keypoints[0, 2] > 0.5 and abs(best.keypoints[0, 0] - 222) < 12
+    assert len(rest) <= 1
+    assert all(h.score < best.score / 2 and not h.keypoints[[0, 14, 15], 2].any() for h in rest)
+    # astronaut is 512x512: height 320 keeps the aspect, so the network sees 320x320 (40x40
+    # stride-8 maps)
+    assert result.view.input_size == (320, 320)
+    assert result.heatmaps is not None and result.heatmaps.shape[1:] == (40, 40)
 
 
 def test_auto_precision_falls_back_when_int8_cannot_be_built(thin_pb, tmp_path,
