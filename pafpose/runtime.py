@@ -45,11 +45,6 @@ BACKENDS: tuple[str, ...] = ("onnxruntime", "openvino")
 AUTO_ORDER: tuple[str, ...] = ("openvino", "onnxruntime")
 
 
-def default_threads() -> int:
-    """A sensible intra-op thread count: the CPUs this process may use."""
-    return available_cpus()
-
-
 @functools.cache
 def _openvino_installed() -> bool:
     try:
@@ -144,7 +139,7 @@ class OrtRuntime:
             )
         if "CPUExecutionProvider" not in wanted:
             wanted.append("CPUExecutionProvider")
-        self.threads: int = threads or default_threads()
+        self.threads: int = threads or available_cpus()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -182,7 +177,7 @@ class OpenVinoRuntime:
         import openvino as ov
 
         check_precision(self.backend, precision)
-        self.threads: int = threads or default_threads()
+        self.threads: int = threads or available_cpus()
         self.precision: str = precision
         core = ov.Core()
         if Path(model_path).suffix.lower() != ".xml":

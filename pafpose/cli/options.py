@@ -140,14 +140,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def estimator(args: argparse.Namespace):
-    """The PoseEstimator the model flags describe (a --resize above the ceiling is refused
-    before the model is loaded)."""
+    """The PoseEstimator the model flags describe (PoseEstimator refuses a --resize above the
+    ceiling before it loads the model)."""
     from ..estimator import PoseEstimator
-    from ..preprocess import Ceiling
 
-    ceiling = Ceiling(args.max_input_pixels, args.max_input_side)
-    if args.resize is not None and args.resize != (0, 0):
-        ceiling.check(args.resize)
     return PoseEstimator(args.model, target_size=args.resize, upsample=args.resize_out_ratio,
                          preset=args.preset, scales=args.scales, flip=args.flip,
                          threads=args.threads, max_pixels=args.max_pixels,

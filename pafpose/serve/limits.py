@@ -24,11 +24,6 @@ DEFAULT_KEEP_ALIVE = 5.0
 DEFAULT_MAX_CONNECTIONS = 32
 
 
-def cpu_count() -> int:
-    """The CPUs this process may use."""
-    return available_cpus()
-
-
 @dataclass(frozen=True)
 class ServeConfig:
     """Limits of the HTTP service (sizes in bytes and pixels; queue in requests)."""
@@ -44,9 +39,9 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         if self.workers is None:
-            object.__setattr__(self, "workers", min(2, cpu_count()))
+            object.__setattr__(self, "workers", min(2, available_cpus()))
         if self.queue is None:
-            object.__setattr__(self, "queue", 4 * cpu_count())
+            object.__setattr__(self, "queue", 4 * available_cpus())
         if self.max_body < 1 or self.max_pixels < 1:
             raise InputError("the body and pixel limits must be positive")
         if self.workers < 1 or self.queue < 0:
