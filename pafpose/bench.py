@@ -22,6 +22,7 @@ from .defaults import DEFAULT_MODEL
 from .errors import InputError, NotFoundError
 from .estimator import PoseEstimator
 from .images import IMAGE_SUFFIXES, expand_inputs, read_image
+from .precision import DEFAULT_PRECISION
 from .runtime import CpuFeatures, cpu_features, int8_advice
 
 #: The stages timed, in pipeline order ("total" = image in memory -> people, without "read").
@@ -205,7 +206,7 @@ def run_bench(
     upsample: float | None = None,
     stages: int | None = None,
     backend: str = "auto",
-    precision: str = "fp32",
+    precision: str = DEFAULT_PRECISION,
     calibration: str | Path | Sequence | None = None,
     threads: int | None = None,
     images: Sequence[str | Path] | None = None,

@@ -16,6 +16,8 @@ from .errors import InputError
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
 #: What --precision accepts: a precision, or "auto" (see `choose_precision`).
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
+#: The default: the fastest precision this CPU runs natively that keeps the preset's AP.
+DEFAULT_PRECISION = "auto"
 #: OpenVINO's INFERENCE_PRECISION_HINT per precision. The int8 IR's float parts (the
 #: refinement stages) run bf16 where the CPU has it natively (see `ov_inference_hint`).
 _OV_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
@@ -94,28 +96,56 @@ def int8_advice(features: CpuFeatures | None = None) -> str:
 
 @dataclass(frozen=True)
 class Measured:
-    """One (backend, precision) measured on coco-dev: AP (default preset) and network ms."""
+    """One preset x backend x precision measured on coco-dev: AP and median ms per image."""
 
     ap: float
-    #: Median network time at 432x368 (full model, 2 threads, Zen 4 with VNNI + AVX512_BF16).
+    #: Median milliseconds per image (in memory -> people, 2 threads, Zen 4 with VNNI +
+    #: AVX512_BF16): only their order within one preset and backend matters.
     net_ms: float
 
 
 #: A precision may be picked by "auto" only if its coco-dev AP is within this of fp32's.
 AP_TOLERANCE = 0.01
-#: coco-dev AP (`pafpose eval`, default preset `balanced`, all 84 images) and network median ms
-#: at 432x368 (2 threads, interleaved timing; machine shared, load ~3.5) of each backend x
-#: precision on a 2-core AMD Zen 4 (AVX-512, VNNI, AVX512_BF16, no AMX); README "Precision".
-#: INT8 calibrated on the default set (models/resolve.py, 53 images, none from coco-dev); the
-#: OpenVINO int8 row runs its float part in bf16 (f32: AP 0.290, 44 ms). ONNX Runtime's int8
-#: (0.267) misses the 0.01 rule: "auto" keeps fp32 there.
-MEASURED: dict[tuple[str, str], Measured] = {
-    ("onnxruntime", "fp32"): Measured(0.289, 89.1),
-    ("onnxruntime", "int8"): Measured(0.267, 70.2),
-    ("openvino", "fp32"): Measured(0.289, 85.9),
-    ("openvino", "bf16"): Measured(0.285, 30.6),
-    ("openvino", "int8"): Measured(0.289, 27.6),
+#: Per preset, the coco-dev AP (all 84 images) and median ms per image of each backend x
+#: precision, measured on a quiet 2-core AMD Zen 4 (AVX-512, VNNI, AVX512_BF16, no AMX) with
+#: `benchmarks/frontier.py` (README "Precision", "Speed and accuracy frontier"). INT8 is
+#: calibrated on the default set (models/resolve.py, 53 images, none from coco-dev); the OpenVINO
+#: int8 rows run their float part in bf16. The rule is per preset because the loss is: INT8
+#: keeps `balanced` (0.289 = fp32) and `accurate`, but costs `fast` (its network is cut at stage
+#: 4: 0.254 vs 0.269) and `zoom` (0.340 vs 0.362) more than 0.01, so `auto` takes bf16 there.
+#: ONNX Runtime's int8 (0.267 on `balanced`) misses the rule: "auto" keeps fp32 there. A
+#: precision not measured for a preset is never picked by "auto", nor is any but fp32 for a
+#: setting not in the table (the `seed` preset, a custom one, a preset with changed stages,
+#: scales, flip or size: INT8 costs `seed` 0.02 AP).
+MEASURED_BY_PRESET: dict[str, dict[tuple[str, str], Measured]] = {
+    "balanced": {
+        ("onnxruntime", "fp32"): Measured(0.289, 129.1),
+        ("onnxruntime", "int8"): Measured(0.267, 70.2),
+        ("openvino", "fp32"): Measured(0.289, 85.1),
+        ("openvino", "bf16"): Measured(0.285, 43.7),
+        ("openvino", "int8"): Measured(0.289, 37.7),
+    },
+    "fast": {
+        ("onnxruntime", "fp32"): Measured(0.269, 75.8),
+        ("openvino", "fp32"): Measured(0.269, 54.2),
+        ("openvino", "bf16"): Measured(0.269, 31.1),
+        ("openvino", "int8"): Measured(0.254, 29.0),
+    },
+    "zoom": {
+        ("onnxruntime", "fp32"): Measured(0.362, 182.0),
+        ("openvino", "fp32"): Measured(0.362, 108.1),
+        ("openvino", "bf16"): Measured(0.364, 62.6),
+        ("openvino", "int8"): Measured(0.340, 66.2),
+    },
+    "accurate": {
+        ("onnxruntime", "fp32"): Measured(0.402, 2400.0),
+        ("openvino", "fp32"): Measured(0.402, 1854.9),
+        ("openvino", "bf16"): Measured(0.410, 1035.8),
+        ("openvino", "int8"): Measured(0.406, 1036.5),
+    },
 }
+#: The default preset's rows (the figures `pafpose bench` and `pafpose models` quote).
+MEASURED: dict[tuple[str, str], Measured] = MEASURED_BY_PRESET["balanced"]
 
 
 def supported_precisions(backend: str) -> tuple[str, ...]:
@@ -153,13 +183,17 @@ class PrecisionChoice:
 
 
 def choose_precision(backend: str, features: CpuFeatures | None = None,
-                     measured: dict[tuple[str, str], Measured] | None = None) -> PrecisionChoice:
+                     measured: dict[tuple[str, str], Measured] | None = None,
+                     preset: str = "balanced") -> PrecisionChoice:
     """The fastest precision of `backend` that the CPU runs natively and that kept its coco-dev
-    AP within AP_TOLERANCE of fp32 (MEASURED); fp32 when none does."""
+    AP within AP_TOLERANCE of fp32 for `preset` (MEASURED_BY_PRESET); fp32 when none does."""
     f = features or cpu_features()
-    table = MEASURED if measured is None else measured
-    base = table.get((backend, "fp32"))
     names = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
+    if measured is None and preset not in MEASURED_BY_PRESET:
+        return PrecisionChoice("fp32", f"{names.get(backend, backend)}, no coco-dev measurements "
+                                       f"of other precisions for the setting {preset!r}")
+    table = MEASURED_BY_PRESET[preset] if measured is None else measured
+    base = table.get((backend, "fp32"))
     ok: list[tuple[float, str, str]] = []
     for precision in supported_precisions(backend):
         m = table.get((backend, precision))

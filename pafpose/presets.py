@@ -72,6 +72,11 @@ ZOOM_FIRST_SCALES: tuple[float, ...] = (0.5, 1.0)
 #: stages at height 320: AP on the COCO dev subset 0.269 (the earlier 3 stages at height 288:
 #: 0.251) at 1.3-1.4x its latency, 0.62-0.59x that of `balanced` (0.289).
 FAST_HEIGHT, FAST_STAGES = 320, 4
+#: The `accurate` preset's base height: the single-scale frontier's most accurate height (above
+#: it the large people outgrow the network's view: APl falls), at OpenPose's four scales plus
+#: the mirrored image. On the COCO dev subset 0.406-0.410 (int8, bf16) against 0.389-0.396 at
+#: OpenPose's 368, for 1.4x its time (README "Speed and accuracy frontier").
+ACCURATE_HEIGHT = 432
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -96,9 +101,9 @@ PRESETS: dict[str, Preset] = {
             description="balanced at heights 184 and 368, then small people again at 736",
         ),
         Preset(
-            "accurate", "height", NET_HEIGHT, _REFINED, scales=OPENPOSE_SCALES, flip=True,
+            "accurate", "height", ACCURATE_HEIGHT, _REFINED, scales=OPENPOSE_SCALES, flip=True,
             interpolation="auto",
-            description="balanced at heights 184, 368, 552, 736, plus the mirrored image",
+            description="heights 216, 432, 648, 864 (OpenPose's scales of 432), plus the mirror",
         ),
     )
 }

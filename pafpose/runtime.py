@@ -248,10 +248,12 @@ def load_network(
     threads: int | None = None,
     providers: Sequence[str] | None = None,
     progress: bool = True,
+    preset: str = "balanced",
 ) -> tuple[Path, OrtRuntime | OpenVinoRuntime, PrecisionChoice]:
     """Resolve the model file for a backend and precision, and load it.
 
-    precision "auto" takes `choose_precision`'s pick for the backend and this CPU; when the
+    precision "auto" takes `choose_precision`'s pick for the backend, this CPU and the preset
+    named `preset` (its coco-dev measurements decide); when the
     pick cannot be built (an INT8 model without calibration images), the next one is taken.
     Returns (model file, runtime, the precision chosen and why).
     """
@@ -260,7 +262,7 @@ def load_network(
     chosen = pick_backend("onnxruntime" if providers and backend == "auto" else backend)
     check_precision(chosen, precision, allow_auto=True)
     if precision == "auto":
-        choice = choose_precision(chosen)
+        choice = choose_precision(chosen, preset=preset)
         candidates = (choice.precision, *choice.fallbacks)
     else:
         choice, candidates = PrecisionChoice(precision, "asked for"), (precision,)

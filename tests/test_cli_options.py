@@ -65,7 +65,7 @@ def test_model_args_defaults():
     options.add_model_args(parser)
     args = parser.parse_args([])
     assert (args.model, args.preset, args.backend, args.precision) == (
-        "mobilenet_thin", "balanced", "auto", "fp32")
+        "mobilenet_thin", "balanced", "auto", "auto")
     assert args.resize is None and args.flip is None and args.stages is None
 
 

@@ -207,7 +207,7 @@ def test_balanced_input_area_matches_the_seed():
 
 @pytest.fixture(scope="module")
 def accurate_estimator(thin_pb) -> PoseEstimator:
-    """Four scales (network heights 184, 368, 552, 736) and the mirrored image."""
+    """Four scales (network heights 216, 432, 648, 864) and the mirrored image."""
     return PoseEstimator("mobilenet_thin", preset="accurate", progress=False)
 
 

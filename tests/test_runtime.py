@@ -158,8 +158,9 @@ def test_auto_precision_falls_back_when_int8_cannot_be_built(thin_pb, tmp_path,
     pb = tmp_path / "thin.pb"
     shutil.copy(thin_pb, pb)
     monkeypatch.setattr(precision, "cpu_features", lambda: _cpu(vnni=True))
-    monkeypatch.setattr(precision, "MEASURED", {("onnxruntime", "fp32"): Measured(0.289, 90),
-                                              ("onnxruntime", "int8"): Measured(0.286, 35)})
+    monkeypatch.setitem(precision.MEASURED_BY_PRESET, "balanced",
+                        {("onnxruntime", "fp32"): Measured(0.289, 90),
+                         ("onnxruntime", "int8"): Measured(0.286, 35)})
     monkeypatch.setattr(resolve, "default_calibration", lambda: None)  # nothing to calibrate on
     path, rt, choice = load_network(pb, stages=1, backend="onnxruntime", precision="auto",
                                     progress=False)

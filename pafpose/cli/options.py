@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL
 from ..images import DEFAULT_MAX_PIXELS
+from ..precision import DEFAULT_PRECISION, PRECISION_CHOICES
 from ..preprocess import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_INPUT_SIDE
 from ..presets import DEFAULT_PRESET, PRESETS
-from ..runtime import PRECISION_CHOICES
 
 
 def size(text: str) -> tuple[int, int]:
@@ -121,11 +121,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"), default="auto",
                    help="inference engine (default auto: OpenVINO when installed, else "
                         "ONNX Runtime)")
-    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
-                   help="network precision (default fp32). bf16: OpenVINO only (native on "
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default=DEFAULT_PRECISION,
+                   help="network precision (default auto). bf16: OpenVINO only (native on "
                         "AVX512_BF16/AMX CPUs); int8: built once from --calibration; auto: the "
                         "fastest this CPU and backend run natively within coco-dev AP 0.01 of "
-                        "fp32 (README, \"Precision\")")
+                        "fp32 for the preset (README, \"Precision\")")
     p.add_argument("--calibration", type=Path, default=None, metavar="DIR",
                    help="real photos to calibrate the int8 network on, once (default: the "
                         "shared media set when present, else required)")
