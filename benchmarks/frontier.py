@@ -59,8 +59,10 @@ BASE_POINTS: tuple[str, ...] = (
     "h368/s0.5+1", "h368/s1+1.5", "h432/s1+1.5", "h368/s1+1.5/flip",
     "h368/s0.5+1+1.5+2", "h368/s0.5+1+1.5+2/flip",
 )
-#: Points repeated at every precision other than fp32.
-PRECISION_POINTS: tuple[str, ...] = ("h288/k3", "h368", "h432")
+#: Points repeated at every precision other than fp32: the presets, and the frontier's
+#: neighbours of `fast` and `balanced` (README "Speed and accuracy frontier").
+PRECISION_POINTS: tuple[str, ...] = ("h288", "h368/k3", "fast", "balanced", "h432", "zoom",
+                                     "accurate")
 
 
 # ------------------------------------------------------------------ points

@@ -119,26 +119,26 @@ AP_TOLERANCE = 0.01
 #: scales, flip or size: INT8 costs `seed` 0.02 AP).
 MEASURED_BY_PRESET: dict[str, dict[tuple[str, str], Measured]] = {
     "balanced": {
-        ("onnxruntime", "fp32"): Measured(0.289, 129.1),
-        ("onnxruntime", "int8"): Measured(0.267, 70.2),
+        ("onnxruntime", "fp32"): Measured(0.289, 125.3),
+        ("onnxruntime", "int8"): Measured(0.267, 71.0),
         ("openvino", "fp32"): Measured(0.289, 85.1),
         ("openvino", "bf16"): Measured(0.285, 43.7),
         ("openvino", "int8"): Measured(0.289, 37.7),
     },
     "fast": {
-        ("onnxruntime", "fp32"): Measured(0.269, 75.8),
+        ("onnxruntime", "fp32"): Measured(0.269, 65.5),
         ("openvino", "fp32"): Measured(0.269, 54.2),
         ("openvino", "bf16"): Measured(0.269, 31.1),
         ("openvino", "int8"): Measured(0.254, 29.0),
     },
     "zoom": {
-        ("onnxruntime", "fp32"): Measured(0.362, 182.0),
+        ("onnxruntime", "fp32"): Measured(0.362, 141.3),
         ("openvino", "fp32"): Measured(0.362, 108.1),
         ("openvino", "bf16"): Measured(0.364, 62.6),
         ("openvino", "int8"): Measured(0.340, 66.2),
     },
     "accurate": {
-        ("onnxruntime", "fp32"): Measured(0.402, 2400.0),
+        ("onnxruntime", "fp32"): Measured(0.402, 2487.4),
         ("openvino", "fp32"): Measured(0.402, 1854.9),
         ("openvino", "bf16"): Measured(0.410, 1035.8),
         ("openvino", "int8"): Measured(0.406, 1036.5),

@@ -103,7 +103,10 @@ def test_eval_cli_prints_figures_and_writes_results(seed_estimator, tmp_path):
     expected = evaluate_coco(seed_estimator, COCO_JSON, IMAGES, limit=3, progress=False)
     assert json.loads(out.read_text()) == expected.results
     assert all(isinstance(v, int) for r in expected.results for v in r["keypoints"])  # seed: ints
-    first, second = res.stdout.splitlines()
+    setting, first, second = res.stdout.splitlines()
+    # the seed preset has no measurements of other precisions: auto keeps fp32, and says why
+    assert setting.startswith(f"preset seed  backend {seed_estimator.backend}  precision auto -> "
+                              "fp32 (")
     assert first.split() == [w for n in ("AP", "AP50", "AP75", "APm", "APl", "AR")
                              for w in (n, f"{expected.stats[n]:.3f}")]
     assert second.startswith("3 images, ") and "ms per image" in second

@@ -23,12 +23,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """COCO keypoint AP of the estimator over a COCO annotation file and its images."""
+    from ..bench import precision_line
     from ..evaluate import check_ready, evaluate_coco, write_results
 
     check_ready(args.results_json)
-    result = evaluate_coco(options.estimator(args), args.coco_json, args.images,
-                           limit=args.limit)
+    est = options.estimator(args)
+    result = evaluate_coco(est, args.coco_json, args.images, limit=args.limit)
     if args.results_json is not None:
         write_results(result.results, args.results_json)
+    print(f"preset {est.preset.name}  backend {est.backend}  "
+          f"{precision_line(est.precision, est.precision_reason)}")
     print(result.summary())
     return stop.interrupted_status() if result.interrupted else 0
