@@ -215,10 +215,10 @@ def accurate_estimator(thin_pb) -> PoseEstimator:
 
 
 def test_accurate_meets_its_target(accurate_estimator):
-    """AP >= 0.36 on the whole development set."""
+    """AP >= 0.39 on the whole development set (0.402 measured at fp32)."""
     need(COCO_JSON)
     result = evaluate_coco(accurate_estimator, COCO_JSON, IMAGES, progress=False)
-    assert result.stats["AP"] >= 0.36, result.stats
+    assert result.stats["AP"] >= 0.39, result.stats
 
 
 def test_accurate_beats_balanced_on_a_few_images(accurate_estimator, estimator):
