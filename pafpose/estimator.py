@@ -134,12 +134,14 @@ class PoseEstimator:
             self.ceiling.check(self.preset.size)
         if stages is None:
             stages = self.preset.stages
-        # "auto" precision is judged by the coco-dev measurements of this exact setting: a
-        # built-in preset unchanged, on the default model; anything else is "custom" (fp32).
-        as_built = (str(model) == DEFAULT_MODEL and PRESETS.get(self.preset.name) == self.preset
+        # "auto" precision is judged by the coco-dev measurements of what the network runs: a
+        # built-in preset's views on the default model (the decoding may differ); anything
+        # else is "custom" (fp32).
+        built = PRESETS.get(self.preset.name)
+        as_built = (str(model) == DEFAULT_MODEL and built is not None
+                    and dataclasses.replace(built, decode=self.preset.decode) == self.preset
                     and stages == self.preset.stages and self.scales == self.preset.scales
-                    and self.flip == self.preset.flip and target_size is None
-                    and (upsample is None and decode_params is None))
+                    and self.flip == self.preset.flip and target_size is None)
         self.model_path: Path
         self.model_path, self.runtime, choice = load_network(
             model, stages=stages, backend=backend, precision=precision, calibration=calibration,
