@@ -151,7 +151,9 @@ def test_eval_cli_ctrl_c_keeps_what_was_finished(thin_pb, tmp_path, sig, status)
     proc.send_signal(sig)
     stdout, _ = proc.communicate(timeout=300)
     assert proc.returncode == status
-    assert "interrupted: scored on" in stdout and stdout.startswith("AP ")
+    setting, scores = stdout.splitlines()[:2]
+    assert "interrupted: scored on" in stdout and scores.startswith("AP ")
+    assert setting.startswith("preset balanced  backend ")
     done = int(stdout.split("scored on ")[1].split()[0])
     assert 2 <= done < 84
     results = json.loads(out.read_text())
