@@ -124,6 +124,22 @@ def _one_line_error(exc_info: pytest.ExceptionInfo, *parts: str) -> str:
     return text
 
 
+#: Lightweight OpenPose's limbs (part pairs) and the PAF channel pair (x, y) of each, in its
+#: grouping order, as its modules/keypoints.py publishes them (BODY_PARTS_KPT_IDS / _PAF_IDS).
+_ITS_LIMBS = [(1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11),
+              (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17), (2, 16), (5, 17)]
+_ITS_PAFS = [(12, 13), (20, 21), (14, 15), (16, 17), (22, 23), (24, 25), (0, 1), (2, 3), (4, 5),
+             (6, 7), (8, 9), (10, 11), (28, 29), (30, 31), (34, 35), (32, 33), (36, 37), (18, 19),
+             (26, 27)]
+
+
+def test_its_limbs_and_paf_channels_are_openpose18s() -> None:
+    """Why the converted model declares `openpose18` and moves no channel."""
+    from pafpose.skeleton import LIMB_PAF_CHANNELS, LIMBS
+
+    assert list(LIMBS) == _ITS_LIMBS and list(LIMB_PAF_CHANNELS) == _ITS_PAFS
+
+
 # --------------------------------------------------------------------------- the network
 
 
