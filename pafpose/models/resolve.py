@@ -87,6 +87,26 @@ def convert_cached(pb: Path, stages: int | None = None) -> Path:
     return out
 
 
+def lightweight_cached(pth: Path, stages: int | None = None) -> Path:
+    """Convert a Lightweight OpenPose checkpoint (.pth) to ONNX once and cache it beside it
+    (rebuilt when stale or damaged); stages=K keeps K-1 refinement stages (default 1)."""
+    from . import lightweight
+
+    if stages is not None and stages < 1:
+        raise InputError(f"stages must be 1 or more, not {stages}")
+    out = _converted_path(pth, stages)
+    remove_stale_temporaries(out.parent)
+    meta = {"pafpose.converter": f"lightweight-{lightweight.CONVERTER_VERSION}",
+            "pafpose.source_sha256": current_sha256(pth)}
+    problem = _cached_problem(out, meta)
+    if problem is None:
+        return out
+    model = lightweight.convert_checkpoint(pth, 1 if stages is None else stages - 1)
+    _rebuilding(out, problem, pth)
+    _save_built(model, out, meta)
+    return out
+
+
 #: Bump when the INT8 recipe (models/quantize.py) changes, so cached INT8 models are rebuilt.
 #: 3: calibrated on the default set (DEFAULT_CALIBRATION, 53 images) unless told otherwise.
 QUANTIZER_VERSION = "3"
@@ -280,4 +300,6 @@ def _resolve_fp32(model: str | Path, stages: int | None, progress: bool) -> Path
         return path
     if path.suffix.lower() == ".pb":
         return convert_cached(path, stages)
+    if path.suffix.lower() == ".pth":
+        return lightweight_cached(path, stages)
     raise ModelError(f"model file {path} must be a frozen TensorFlow graph (.pb) or ONNX (.onnx)")

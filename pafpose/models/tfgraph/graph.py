@@ -98,8 +98,23 @@ def default_outputs(graph: Graph) -> list[str]:
 
 # --------------------------------------------------------------------------- stages
 
-_STAGE_CONCAT = re.compile(r"MConv_Stage(\d+)_concat$")
-_STAGE_BRANCH = re.compile(r"MConv_Stage(\d+)_L([12])_")
+#: The concat that starts a stage: mobilenet graphs 'Openpose/MConv_Stage2_concat', cmu
+#: 'concat_stage2'.
+_STAGE_CONCAT = re.compile(r"MConv_Stage(\d+)_concat$|(?:^|/)concat_stage(\d+)$")
+#: A stage's branch output (stage, L1 or L2): mobilenet graphs 'Openpose/MConv_Stage1_L1_5_...',
+#: cmu 'Mconv7_stage2_L1/BiasAdd' and, in its first stage, 'conv5_5_CPM_L1/BiasAdd'.
+_STAGE_BRANCHES = (re.compile(r"MConv_Stage(?P<stage>\d+)_L(?P<branch>[12])_"),
+                   re.compile(r"Mconv\d+_stage(?P<stage>\d+)_L(?P<branch>[12])(?:/|$)"),
+                   re.compile(r"(?:^|/)conv5_\d+_CPM_L(?P<branch>[12])(?:/|$)"))
+
+
+def _branch(name: str) -> tuple[int, str] | None:
+    """(stage, "1" or "2") of a node inside a stage's branch, else None."""
+    for pattern in _STAGE_BRANCHES:
+        m = pattern.search(name)
+        if m:
+            return int(m.groupdict().get("stage") or 1), m["branch"]
+    return None
 
 
 def _stage_maps(graph: Graph, concat: str) -> tuple[int, list[str]] | None:
@@ -111,9 +126,9 @@ def _stage_maps(graph: Graph, concat: str) -> tuple[int, list[str]] | None:
     found: dict[tuple[int, str], str] = {}
     for ref in data_inputs(node):
         src = split_ref(ref)[0]
-        m = _STAGE_BRANCH.search(src)
-        if m:
-            found[(int(m[1]), m[2])] = src
+        branch = _branch(src)
+        if branch:
+            found[branch] = src
     stages = {k for k, _ in found}
     if len(stages) != 1:
         return None
@@ -126,8 +141,9 @@ def _stage_maps(graph: Graph, concat: str) -> tuple[int, list[str]] | None:
 def stage_table(graph: Graph) -> dict[int, list[str]]:
     """Stage number -> [heatmap node, PAF node] for a tf-pose-estimation graph.
 
-    Stage K+1 starts with 'MConv_Stage{K+1}_concat' = concat(PAFs of K, heatmaps of K, features);
-    the last stage's maps are the inputs of 'Openpose/concat_stage7' (heatmaps first).
+    Stage K+1 starts with 'MConv_Stage{K+1}_concat' ('concat_stage{K+1}' in cmu) = concat(PAFs
+    of K, heatmaps of K, features); the last stage's maps are the inputs of
+    'Openpose/concat_stage7' (heatmaps first).
     """
     table: dict[int, list[str]] = {}
     for name, node in graph.nodes.items():

@@ -9,6 +9,8 @@ into them (`load_tf_graph`) and give the same maps as the converted ONNX model.
 Modules: `blocks` (conv units, norms, refinement stages, the network frame, size measures),
 `mobilenet_thin`, `mobilenet_v2`, `cmu` (one backbone family each), `configs` (the named
 networks and `build_network`), `seed_weights` (loading the seed's GraphDef weights).
+`lightweight` is Lightweight OpenPose (Osokin), whose checkpoints pafpose.models.lightweight
+converts; it takes (x - 128) / 256 normalised input and is not among the named networks.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .blocks import (
 )
 from .cmu import VGGFront
 from .configs import NETWORKS, build_network, network_config
+from .lightweight import LightweightOpenPose
 from .mobilenet_thin import ThinBackbone
 from .mobilenet_v2 import InvertedResidual, MobilenetV2Backbone, upsample2x_asymmetric
 from .seed_weights import (
@@ -46,6 +49,7 @@ __all__ = [
     "BatchStatNorm",
     "ConvUnit",
     "InvertedResidual",
+    "LightweightOpenPose",
     "MobilenetV2Backbone",
     "NetworkConfig",
     "PoseNetwork",
