@@ -33,6 +33,23 @@ def person(cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
     return (TEMPLATE + _JITTER) * scale + (cx, cy)
 
 
+#: Parts OpenPose-18 lacks, in low-res cells relative to the hips' centre: BODY_25's mid-hip
+#: and feet (toes out to the sides, heels behind the ankles) and MPI's head top and chest.
+EXTRA_PARTS = {
+    "MidHip": (0.0, 0.0), "LBigToe": (3.4, 13.6), "LSmallToe": (4.6, 13.2),
+    "LHeel": (1.8, 13.1), "RBigToe": (-3.4, 13.6), "RSmallToe": (-4.6, 13.2),
+    "RHeel": (-1.8, 13.1), "Head": (0.0, -14.6), "Chest": (0.0, -5.0),
+}
+
+
+def person_of(skeleton: Skeleton, cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
+    """(parts, 2) positions of a template person in a skeleton's part order (low-res cells)."""
+    base = person(0.0, 0.0)
+    xy = [EXTRA_PARTS[name] if name in EXTRA_PARTS else base[OPENPOSE_18.index(name)]
+          for name in skeleton.parts]
+    return np.asarray(xy, np.float64) * scale + (cx, cy)
+
+
 def render(
     people: list[np.ndarray],
     h: int = H,
