@@ -34,11 +34,12 @@ def person(cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
 
 
 #: Parts OpenPose-18 lacks, in low-res cells relative to the hips' centre: BODY_25's mid-hip
-#: and feet (toes out to the sides, heels behind the ankles) and MPI's head top and chest.
+#: and feet (toes out to the sides, heels behind the ankles) and MPI's head top and chest
+#: (off the cell centres, as _JITTER: no tied pixels).
 EXTRA_PARTS = {
-    "MidHip": (0.0, 0.0), "LBigToe": (3.4, 13.6), "LSmallToe": (4.6, 13.2),
-    "LHeel": (1.8, 13.1), "RBigToe": (-3.4, 13.6), "RSmallToe": (-4.6, 13.2),
-    "RHeel": (-1.8, 13.1), "Head": (0.0, -14.6), "Chest": (0.0, -5.0),
+    "MidHip": (0.17, 0.21), "LBigToe": (3.43, 13.62), "LSmallToe": (4.61, 13.19),
+    "LHeel": (1.83, 13.07), "RBigToe": (-3.38, 13.64), "RSmallToe": (-4.58, 13.23),
+    "RHeel": (-1.77, 13.11), "Head": (0.19, -14.57), "Chest": (-0.14, -4.83),
 }
 
 
