@@ -205,8 +205,8 @@ def test_presets_and_explicit_settings_over_the_model_grouping(body25_model):
     own = dataclasses.replace(DecodeParams(), min_parts=5)
     mine = PoseEstimator(body25_model, decode_params=own, backend="onnxruntime", progress=False)
     assert mine.decode_params == own
-    fast = PoseEstimator(body25_model, preset="fast", backend="onnxruntime", progress=False)
-    assert fast.decode_params == dataclasses.replace(get_preset("fast").decode,
+    zoom = PoseEstimator(body25_model, preset="zoom", backend="onnxruntime", progress=False)
+    assert zoom.decode_params == dataclasses.replace(get_preset("zoom").decode,
                                                      **dict(OPENPOSE_GROUPING))
 
 
