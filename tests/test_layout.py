@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 
 from pafpose import PoseEstimator
@@ -219,6 +220,13 @@ def test_a_model_whose_outputs_do_not_match_its_skeleton_is_one_line(tmp_path):
         "skeleton body25 (heatmaps+pafs) needs 78 channels (26 heatmaps + 52 PAFs)")
     with pytest.raises(PafposeError, match="has 57 channels"):
         PoseEstimator(bad, backend="onnxruntime", progress=False)
+    model = onnx.load(str(bad))
+    onnx.helper.set_model_props(model, {"pafpose.skeleton": "body26"})
+    onnx.save(model, str(bad))
+    res = run("predict", need(MEDIA / "messi5.jpg"), "--model", bad, "--backend", "onnxruntime")
+    assert res.returncode == 2 and res.stderr.strip() == (
+        f"pafpose: error: model file {bad}: unknown pafpose.skeleton 'body26' (known: "
+        "openpose18, body25, mpi15)")
 
 
 def test_a_declared_layout_is_read_from_the_file(tmp_path, mpi_model):
