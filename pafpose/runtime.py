@@ -160,6 +160,9 @@ class Outputs:
             arrays.append(out)
         if len(arrays) == 1:
             return np.ascontiguousarray(arrays[0], dtype=np.float32)
+        if len({(a.shape[0], *a.shape[2:]) for a in arrays}) > 1:
+            raise ModelFileError(f"model file {self.path}: its heatmaps and PAFs differ in size "
+                                 f"({' and '.join(str(a.shape) for a in arrays)})")
         return np.concatenate(arrays, axis=1, dtype=np.float32)
 
 

@@ -112,6 +112,9 @@ def test_outputs_are_checked_transposed_and_joined():
     with pytest.raises(ModelError, match=r"output 'paf' has 30 channels, but its declared "
                                          r"skeleton mpi15 \(heatmaps,pafs\) needs two outputs"):
         outputs.maps([heat, np.zeros((1, 30, 5, 7), np.float32)])
+    with pytest.raises(ModelError, match=r"heatmaps and PAFs differ in size \(\(1, 16, 5, 7\) "
+                                         r"and \(1, 28, 3, 4\)\)"):
+        outputs.maps([heat, np.zeros((1, 28, 3, 4), np.float32)])
     with pytest.raises(ModelError, match="has 1 output"):
         Outputs("m.onnx", mpi, [[1, 44, "h", "w"]], ["maps"])
     body = NetworkLayout(BODY_25)
