@@ -30,7 +30,7 @@ from pafpose.layout import (
 )
 from pafpose.preprocess import prepare
 from pafpose.presets import get_preset
-from pafpose.runtime import Outputs, create_runtime
+from pafpose.runtime import Outputs, available_backends, create_runtime
 from pafpose.skeleton import BODY_25, MPI_15, OPENPOSE_18
 
 from .conftest import MEDIA, need
@@ -184,9 +184,10 @@ def test_predict_cli_writes_25_keypoint_openpose_json_and_a_drawing(body25_model
     assert all(len(r["keypoints"]) == 51 for r in json.loads(res.stdout))
 
 
-def test_api_with_a_two_output_mpi_model(mpi_model):
+@pytest.mark.parametrize("backend", available_backends())
+def test_api_with_a_two_output_mpi_model(mpi_model, backend):
     image = cv2.imread(str(need(MEDIA / "messi5.jpg")))
-    est = PoseEstimator(mpi_model, target_size=SIZE, backend="onnxruntime", progress=False)
+    est = PoseEstimator(mpi_model, target_size=SIZE, backend=backend, progress=False)
     assert est.skeleton == MPI_15 and est.layout.output == "heatmaps,pafs"
     # OpenPose's MPI grouping over the balanced preset's pipeline
     assert (est.decode_params.heat_threshold, est.decode_params.paf_threshold) == (0.6, 0.01)
