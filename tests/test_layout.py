@@ -259,3 +259,15 @@ def test_server_answers_with_the_loaded_models_skeleton(body25_model, tmp_path):
         people = [np.array(p["body25"]) for p in doc["people"]]
         _check_people(people, BODY_25, (640, 480))
         assert all(len(p["coco17"]) == 17 and "openpose18" not in p for p in doc["people"])
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_int8_build_of_a_declared_model_keeps_its_layout(tmp_path, backend):
+    """INT8 calibration feeds the model's own input (NCHW, OpenPose's convention); the INT8
+    network runs with the layout the float model declares (an OpenVINO IR has no metadata)."""
+    image = cv2.imread(str(need(MEDIA / "basketball1.png")))
+    model = pose_model(tmp_path / "body25.onnx", BODY_25)
+    est = PoseEstimator(model, target_size=SIZE, backend=backend, precision="int8",
+                        calibration=[image], progress=False)
+    assert est.precision == "int8" and est.model_path != model and est.skeleton == BODY_25
+    _check_people([h.keypoints for h in est.run(image).humans], BODY_25, (640, 480))
