@@ -140,12 +140,15 @@ def bench_images(images: Sequence[str | Path] | None = None) -> list[Path]:
 
 
 def conv_macs(model: onnx.ModelProto | str | Path, input_shape: Sequence[int]) -> int:
-    """Multiply-accumulates of every Conv for one input shape: weight size x output pixels."""
+    """Multiply-accumulates of every Conv for one input shape (NHWC, as the runtimes take it;
+    NCHW models get it transposed): weight size x output pixels."""
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model))
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)
     dims = fixed.graph.input[0].type.tensor_type.shape.dim
+    if len(input_shape) == 4 and input_shape[-1] == 3 and dims[1].dim_value == 3:  # NCHW model
+        input_shape = [input_shape[0], 3, input_shape[1], input_shape[2]]
     for dim, size in zip(dims, input_shape, strict=True):
         dim.Clear()
         dim.dim_value = int(size)

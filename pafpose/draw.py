@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 
 from .human import Human
-from .skeleton import DRAWN_LIMBS, PART_COLORS
 
 if TYPE_CHECKING:
     from .track import Person
@@ -18,17 +17,19 @@ if TYPE_CHECKING:
 def draw_humans(
     image: np.ndarray, humans: Sequence[Human], copy: bool = True, thickness: int | None = None
 ) -> np.ndarray:
-    """Draw the skeletons of `humans` on a BGR image (a copy unless copy=False) and return it."""
+    """Draw the skeletons of `humans` on a BGR image (a copy unless copy=False) and return it:
+    each person's drawn limbs and parts in its skeleton's colours (limb k takes colour k)."""
     out = image.copy() if copy else image
     t = thickness or max(2, round(max(out.shape[:2]) / 300))
     for human in humans:
+        colors = human.skeleton.colors
         pts = {i: (int(x + 0.5), int(y + 0.5)) for i, (x, y, s) in enumerate(human.keypoints)
                if s > 0}
-        for k, (a, b) in enumerate(DRAWN_LIMBS):
+        for k, (a, b) in enumerate(human.skeleton.drawn_limbs):
             if a in pts and b in pts:
-                cv2.line(out, pts[a], pts[b], PART_COLORS[k], t, cv2.LINE_AA)
+                cv2.line(out, pts[a], pts[b], colors[k], t, cv2.LINE_AA)
         for i, p in pts.items():
-            cv2.circle(out, p, t + 1, PART_COLORS[i], -1, cv2.LINE_AA)
+            cv2.circle(out, p, t + 1, colors[i], -1, cv2.LINE_AA)
     return out
 
 

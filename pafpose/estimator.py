@@ -21,6 +21,7 @@ from .defaults import DEFAULT_MODEL, STRIDE
 from .errors import InputError
 from .human import Human, humans_from_keypoints
 from .images import DEFAULT_MAX_PIXELS, as_image, check_pixels
+from .layout import NetworkLayout
 from .multiscale import canvas_size, fuse, scale_views
 from .precision import DEFAULT_PRECISION
 from .preprocess import (
@@ -35,8 +36,9 @@ from .preprocess import (
 )
 from .preprocess import to_image_coords as _map_to_image
 from .presets import DEFAULT_PRESET, PRESETS, Preset, get_preset
+from .presets import decode_params as decode_params_of
 from .runtime import load_network
-from .skeleton import NUM_HEATMAPS
+from .skeleton import Skeleton
 from .zoom import ZoomParams, ZoomView, fuse_zoom, person_boxes, zoom_regions
 
 __all__ = ["PAD_MULTIPLE", "STRIDE", "PoseEstimator", "Prepared", "Result", "preprocess",
@@ -52,7 +54,8 @@ def to_image_coords(poses: Poses, prepared: Prepared, coords: str = "seed") -> n
 class Result:
     """What one call of PoseEstimator.run computed.
 
-    heatmaps (19, h, w) and pafs (38, h, w) are cropped to the image: the network's stride-8
+    heatmaps (19, h, w) and pafs (38, h, w) for OpenPose-18 (the model skeleton's counts:
+    (26, h, w) and (52, h, w) for BODY_25) are cropped to the image: the network's stride-8
     maps for a single view, else the fused canvas (upsampled); None for an image under 2 px.
     timings: milliseconds spent on "network", "decode", "preprocess" (everything else: resize,
     pad, fusing views, mapping back) and "total".
@@ -116,6 +119,9 @@ class PoseEstimator:
         max_pixels refuses larger images; max_input_pixels / max_input_side bound the network
         input (area, longest side): a larger one is letterboxed (shrunk, aspect kept, padded),
         and an explicit target_size above them is refused (ImageTooLargeError).
+        The model's layout (skeleton, input convention, outputs, grouping thresholds) is read
+        from its ONNX metadata (pafpose.layout); `decode_params` replaces the preset's and
+        the model's decoder settings as a whole.
         """
         self.preset: Preset = get_preset(preset)
         self.scales: tuple[float, ...] = (
@@ -153,6 +159,10 @@ class PoseEstimator:
         self.precision: str = choice.precision
         self.precision_reason: str = choice.reason
         self.stages: int | None = stages
+        #: What the network's input and outputs mean (declared by the model).
+        self.layout: NetworkLayout = self.runtime.layout
+        #: The keypoint layout of the people found.
+        self.skeleton: Skeleton = self.layout.skeleton
         self._decoders: dict[DecodeParams, Decoder] = {}
         if target_size is None:
             self._resize, self._size = self.preset.resize, self.preset.size
@@ -162,15 +172,22 @@ class PoseEstimator:
             self._resize, self._size = "stretch", (int(target_size[0]), int(target_size[1]))
         #: The explicit or preset network size (w, h), or None when it follows each image.
         self.target_size = self._size if self._resize == "stretch" else None
-        params = decode_params or self.preset.decode
+        params = decode_params or decode_params_of(self.preset, self.layout.grouping)
         if upsample is not None:
             params = dataclasses.replace(params, upsample=float(upsample))
         self.decode_params = params
         self.max_pixels = max_pixels
 
     def network(self, prepared: Prepared) -> np.ndarray:
-        """Run the network on a prepared input: (57, h, w) maps."""
+        """Run the network on a prepared input: its maps, heatmaps then PAFs ((57, h, w) for
+        OpenPose-18)."""
         return self.runtime.run(prepared.tensor)[0]
+
+    def prepare(
+        self, image: np.ndarray, size: tuple[int, int], flip: bool = False
+    ) -> Prepared:
+        """The network input of an image resized to size (w, h), in the model's convention."""
+        return prepare(image, size, self.preset.interpolation, flip, self.layout.input)
 
     def _decoder(self, params: DecodeParams) -> Decoder:
         """The Decoder of a setting, built once and kept."""
@@ -180,7 +197,7 @@ class PoseEstimator:
         if decoder is None:
             if len(self._decoders) >= 8:
                 self._decoders.clear()
-            decoder = self._decoders.setdefault(params, Decoder(params))
+            decoder = self._decoders.setdefault(params, Decoder(params, self.skeleton))
         return decoder
 
     def run(
@@ -210,7 +227,7 @@ class PoseEstimator:
         # preprocess -> network, one view after the other
         maps, network = [], 0.0
         for view in views:
-            prepared = prepare(image, view.content_size, self.preset.interpolation, view.flip)
+            prepared = self.prepare(image, view.content_size, view.flip)
             t0 = time.perf_counter()
             maps.append(self.network(prepared))
             network += time.perf_counter() - t0
@@ -234,7 +251,8 @@ class PoseEstimator:
         # map back to image pixels
         keypoints = _map_to_image(poses.keypoints, poses.map_size, base, self.preset.coords)
         kept = (keypoints[:, :, 2] > 0).any(axis=1)  # people found only in the padding: none
-        humans = humans_from_keypoints(keypoints[kept], poses.scores[kept], image_size)
+        humans = humans_from_keypoints(keypoints[kept], poses.scores[kept], image_size,
+                                       self.skeleton)
         # the maps cropped to the image
         crop_w, crop_h = (-(-c * n // p) for c, n, p in
                           zip(base.content_size, heat.shape[:0:-1], base.input_size, strict=True))
@@ -266,12 +284,11 @@ class PoseEstimator:
             x0, y0, x1, y1 = zv.box
             zoom_maps = []
             for flip in (False, True)[:zv.runs]:
-                prepared = prepare(image[y0:y1, x0:x1], zv.content_size,
-                                   self.preset.interpolation, flip)
+                prepared = self.prepare(image[y0:y1, x0:x1], zv.content_size, flip)
                 t0 = time.perf_counter()
                 zoom_maps.append(self.network(prepared))
                 network += time.perf_counter() - t0
-            fuse_zoom(heat, paf, zoom_maps, zv, base)
+            fuse_zoom(heat, paf, zoom_maps, zv, base, self.skeleton)
         return heat, paf, params, network
 
     def _combine(
@@ -282,8 +299,10 @@ class PoseEstimator:
         own maps (the decoder upsamples them), else the views' maps averaged on the upsampled
         grid of the scale-1 view (the canvas; always with `canvas`)."""
         if views == [base] and not canvas:
-            return maps[0][:NUM_HEATMAPS], maps[0][NUM_HEATMAPS:], params
-        heat, paf = fuse(maps, views, base, canvas_size(base, params.upsample, STRIDE))
+            n_heat = self.skeleton.num_heatmaps
+            return maps[0][:n_heat], maps[0][n_heat:], params
+        heat, paf = fuse(maps, views, base, canvas_size(base, params.upsample,
+                                                        self.layout.stride), self.skeleton)
         # The canvas is already upsampled: a network cell spans `upsample` canvas pixels.
         return heat, paf, dataclasses.replace(
             params, upsample=1.0, attach_cells=params.attach_cells * params.upsample)

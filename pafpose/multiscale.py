@@ -9,6 +9,7 @@ swapped with their x component negated.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -18,7 +19,7 @@ from .defaults import STRIDE
 from .errors import InputError
 from .jit import jit
 from .preprocess import Ceiling, View, content_size
-from .skeleton import FLIP_PARTS, LIMB_PAF_CHANNELS, LIMBS, NUM_HEATMAPS, NUM_PAFS
+from .skeleton import FLIP_PARTS, LIMB_PAF_CHANNELS, LIMBS, OPENPOSE_18, Skeleton
 
 
 def scale_views(
@@ -61,20 +62,31 @@ def flip_permutations(
     return heat, paf, sign
 
 
-#: Channel of the mirrored maps that holds each heatmap / PAF channel, and the PAF signs.
+#: Channel of the mirrored maps that holds each heatmap / PAF channel, and the PAF signs
+#: (OpenPose-18).
 FLIP_HEATMAP_CHANNELS, FLIP_PAF_CHANNELS, FLIP_PAF_SIGNS = flip_permutations(
     FLIP_PARTS, LIMBS, LIMB_PAF_CHANNELS)
 
 
-def unflip_channels(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def skeleton_flips(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """flip_permutations of a skeleton (its flip partners, limbs and PAF channels), kept."""
+    return flip_permutations(skeleton.flip, skeleton.limbs, skeleton.limb_pafs)
+
+
+def unflip_channels(
+    heatmaps: np.ndarray, pafs: np.ndarray, skeleton: Skeleton = OPENPOSE_18
+) -> tuple[np.ndarray, np.ndarray]:
     """Maps of a mirrored image, already mirrored back spatially: swap left/right channels."""
-    return (heatmaps[FLIP_HEATMAP_CHANNELS],
-            pafs[FLIP_PAF_CHANNELS] * FLIP_PAF_SIGNS[:, None, None])
+    heat, paf, sign = skeleton_flips(skeleton)
+    return heatmaps[heat], pafs[paf] * sign[:, None, None]
 
 
-def flip_maps(heatmaps: np.ndarray, pafs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def flip_maps(
+    heatmaps: np.ndarray, pafs: np.ndarray, skeleton: Skeleton = OPENPOSE_18
+) -> tuple[np.ndarray, np.ndarray]:
     """The maps of the mirrored image from those of the image (same-size, unpadded maps)."""
-    return unflip_channels(heatmaps[:, :, ::-1], pafs[:, :, ::-1])
+    return unflip_channels(heatmaps[:, :, ::-1], pafs[:, :, ::-1], skeleton)
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,18 +181,21 @@ def resample(
 
 
 def fuse(
-    maps: list[np.ndarray], views: list[View], base: View, canvas: tuple[int, int]
+    maps: list[np.ndarray], views: list[View], base: View, canvas: tuple[int, int],
+    skeleton: Skeleton = OPENPOSE_18,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Average the (57, h, w) maps of several views on the canvas: (19, H, W), (38, H, W)."""
+    """Average the maps (heatmaps then PAFs: (57, h, w) for OpenPose-18) of several views on
+    the canvas: heatmaps (19, H, W) and PAFs (38, H, W)."""
     if not maps or len(maps) != len(views):
         raise ValueError("fuse needs one map array per view")
-    heat_sum = np.zeros((NUM_HEATMAPS, canvas[1], canvas[0]), np.float32)
-    paf_sum = np.zeros((NUM_PAFS, canvas[1], canvas[0]), np.float32)
+    n_heat = skeleton.num_heatmaps
+    heat_sum = np.zeros((n_heat, canvas[1], canvas[0]), np.float32)
+    paf_sum = np.zeros((skeleton.num_pafs, canvas[1], canvas[0]), np.float32)
     for m, view in zip(maps, views, strict=True):
         on_canvas = resample(m, view, base, canvas)
-        heat, paf = on_canvas[:NUM_HEATMAPS], on_canvas[NUM_HEATMAPS:]
+        heat, paf = on_canvas[:n_heat], on_canvas[n_heat:]
         if view.flip:
-            heat, paf = unflip_channels(heat, paf)
+            heat, paf = unflip_channels(heat, paf, skeleton)
         heat_sum += heat
         paf_sum += paf
     n = np.float32(len(maps))

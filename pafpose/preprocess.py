@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import ImageTooLargeError, InputError
+from .layout import normalize_input
 
 #: Network inputs are padded to a multiple of this (total stride 8; 16 keeps every internal
 #: resize of the network exact).
@@ -112,7 +113,7 @@ class Ceiling:
 class Prepared:
     """A network input and how it maps back to the image."""
 
-    tensor: np.ndarray  # (1, Hp, Wp, 3) float32, raw BGR 0..255
+    tensor: np.ndarray  # (1, Hp, Wp, 3) float32 BGR in the model's input convention
     content_size: tuple[int, int]  # (w, h) of the resized image inside the padded input
     image_size: tuple[int, int]  # (w, h) of the original image
     flip: bool = False  # the content is the mirrored image
@@ -152,9 +153,11 @@ def content_size(
 
 
 def prepare(
-    image: np.ndarray, size: tuple[int, int], interpolation: str = "cubic", flip: bool = False
+    image: np.ndarray, size: tuple[int, int], interpolation: str = "cubic", flip: bool = False,
+    convention: str = "bgr255",
 ) -> Prepared:
-    """Resize a BGR image to size (w, h), mirror it if asked, pad to 16: the network input."""
+    """Resize a BGR image to size (w, h), mirror it if asked, pad to 16 (black), convert to the
+    model's input convention (layout.INPUTS; the padding too): the network input."""
     h, w = image.shape[:2]
     cw, ch = size
     if (cw, ch) != (w, h):
@@ -170,7 +173,7 @@ def prepare(
     pw, ph = View((w, h), (cw, ch)).input_size
     tensor = np.zeros((1, ph, pw, 3), np.float32)
     tensor[0, :ch, :cw] = image
-    return Prepared(tensor, (cw, ch), (w, h), flip)
+    return Prepared(normalize_input(tensor, convention), (cw, ch), (w, h), flip)
 
 
 def preprocess(image: np.ndarray, target_size: tuple[int, int] | None) -> Prepared:
@@ -182,7 +185,7 @@ def preprocess(image: np.ndarray, target_size: tuple[int, int] | None) -> Prepar
 def to_image_coords(
     keypoints: np.ndarray, map_size: tuple[int, int], view: View, coords: str = "center"
 ) -> np.ndarray:
-    """Map (N, 18, 3) keypoints in map pixels (map_size covers the padded input) to the image.
+    """Map (N, parts, 3) keypoints in map pixels (map_size covers the padded input) to the image.
 
     With "center" coordinates, parts are kept inside the image (a peak in a map cell that
     straddles the image's edge and the padding would otherwise land a few pixels outside).

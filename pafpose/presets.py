@@ -6,6 +6,8 @@ The reasons behind each setting are in the README ("Accuracy").
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .decode import DecodeParams
@@ -38,6 +40,9 @@ class Preset:
     #: Adaptive zoom (zoom.py): small people of the first pass run again at a higher scale.
     zoom: ZoomParams | None = None
     description: str = ""
+    #: Whether a model's own grouping thresholds (NetworkLayout.grouping: OpenPose's for its
+    #: models) replace those of `decode`; False pins this preset's (the seed's exactly).
+    model_grouping: bool = True
 
     def __post_init__(self) -> None:
         """Validate the fields."""
@@ -84,6 +89,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "seed", "stretch", DEFAULT_INPUT_SIZE, DecodeParams(), coords="seed",
             description="tf-pose-estimation exactly: 432x368 stretched, area x4, 25x25 smoothing",
+            model_grouping=False,
         ),
         Preset(  # on the frontier; its one rival at its cost, height 432 with 3 stages, scores
             # 0.294 vs 0.289 at fp32 (noise on 84 images) and loses the large people (APl 0.33
@@ -108,6 +114,14 @@ PRESETS: dict[str, Preset] = {
     )
 }
 DEFAULT_PRESET = "balanced"
+
+
+def decode_params(preset: Preset, grouping: Sequence[tuple[str, float]] = ()) -> DecodeParams:
+    """A preset's decoder settings for a model: its grouping thresholds (NetworkLayout.grouping)
+    over the preset's, unless the preset pins its own (`model_grouping` False: `seed`)."""
+    if not preset.model_grouping or not grouping:
+        return preset.decode
+    return dataclasses.replace(preset.decode, **dict(grouping))
 
 
 def get_preset(preset: str | Preset) -> Preset:

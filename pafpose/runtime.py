@@ -1,10 +1,11 @@
 """Inference backends for an ONNX pose network: ONNX Runtime (default) and OpenVINO (optional).
 
-Both take an NHWC float32 batch of any size and return N x 57 x h x w maps; `create_runtime`
-picks one by name, or the faster one installed ("auto"). Each runs at a precision (fp32, bf16,
-int8); "auto" picks one from the CPU's features (`cpu_features`: VNNI, AVX512_BF16, AMX) and the
-backend, among those whose measured coco-dev AP is within AP_TOLERANCE of fp32
-(`choose_precision`, table MEASURED).
+Both take an NHWC float32 batch of any size and return N x C x h x w maps (the heatmaps, then the
+PAFs, of the model's declared layout: one output tensor, or two joined; layout.NetworkLayout,
+its channel counts checked); `create_runtime` picks one by name, or the faster one installed
+("auto"). Each runs at a precision (fp32, bf16, int8); "auto" picks one from the CPU's features
+(`cpu_features`: VNNI, AVX512_BF16, AMX) and the backend, among those whose measured coco-dev
+AP is within AP_TOLERANCE of fp32 (`choose_precision`, table MEASURED).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import onnxruntime as ort
 
 from .defaults import available_cpus
 from .errors import InputError
+from .layout import DEFAULT_LAYOUT, NetworkLayout, layout_of, read_layout
 from .models.integrity import ModelFileError
 from .precision import (  # noqa: F401  (re-exported: runtime is where backends meet precision)
     AP_TOLERANCE,
@@ -77,8 +79,9 @@ def _gist(exc: BaseException) -> str:
     return (lines[-1] if lines else type(exc).__name__)[:200]
 
 
-def check_onnx_file(path: str | Path) -> None:
-    """Raise ModelFileError naming the file unless it parses as an ONNX model with a graph."""
+def check_onnx_file(path: str | Path) -> onnx.ModelProto:
+    """The ONNX model in a file (weights not loaded); ModelFileError naming the file unless it
+    parses as an ONNX model with a graph."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -94,6 +97,7 @@ def check_onnx_file(path: str | Path) -> None:
         ) from None
     if not model.graph.node or not model.graph.input or not model.graph.output:
         raise ModelFileError(f"model file {p} is not a valid ONNX model (no graph in it)")
+    return model
 
 
 def _unloadable(path: str | Path, backend: str, exc: BaseException) -> ModelFileError:
@@ -106,16 +110,60 @@ class Backend(Protocol):
 
     backend: str
     threads: int
+    layout: NetworkLayout
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network on an NHWC float32 batch; return N x 57 x h x w float32 maps."""
+        """Run the network on an NHWC float32 batch; return N x C x h x w float32 maps."""
         ...
 
 
-def _nchw_maps(out: np.ndarray) -> np.ndarray:
-    if out.shape[1] != 57 and out.shape[-1] == 57:  # NHWC output
-        out = out.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(out, dtype=np.float32)
+class Outputs:
+    """The output tensors of a model that its layout reads, and their conversion to one
+    N x C x h x w array (heatmaps, then PAFs), their channel counts checked."""
+
+    def __init__(self, path: str | Path, layout: NetworkLayout,
+                 shapes: Sequence[Sequence[object]], names: Sequence[str]) -> None:
+        self.path, self.layout = path, layout
+        wanted = layout.output_channels
+        if len(shapes) < len(wanted) or (len(wanted) == 2 and len(shapes) != 2):
+            raise ModelFileError(
+                f"model file {path} has {len(shapes)} output(s); its declared layout "
+                f"({layout.skeleton.name}, {layout.output}) needs {layout.describe_outputs()}")
+        self.names: list[str] = list(names[:len(wanted)])
+        for shape, channels, name in zip(shapes, wanted, self.names, strict=False):
+            # NCHW or NHWC: the channels are the second or the last dimension; sizes that
+            # are dynamic (None or a name) are checked on the first run
+            dims = [d for d in (shape[1], shape[-1]) if isinstance(d, int) and d > 0] if len(
+                shape) == 4 else []
+            if dims and channels not in dims:
+                raise self.mismatch(name, dims[0])
+
+    def mismatch(self, name: str, channels: int) -> ModelFileError:
+        """The one-line error for an output whose channels do not match the declared layout."""
+        layout = self.layout
+        return ModelFileError(
+            f"model file {self.path}: output {name!r} has {channels} channels, but its declared "
+            f"skeleton {layout.skeleton.name} ({layout.output}) needs {layout.describe_outputs()}")
+
+    def maps(self, outs: Sequence[np.ndarray]) -> np.ndarray:
+        """The outputs as one contiguous N x C x h x w float32 array (NHWC ones transposed)."""
+        arrays = []
+        for out, channels, name in zip(outs, self.layout.output_channels, self.names,
+                                       strict=True):
+            if out.ndim != 4:
+                raise ModelFileError(f"model file {self.path}: output {name!r} has shape "
+                                     f"{out.shape}, not N x C x h x w")
+            if out.shape[1] != channels and out.shape[-1] == channels:  # NHWC output
+                out = out.transpose(0, 3, 1, 2)
+            if out.shape[1] != channels:
+                raise self.mismatch(name, out.shape[1])
+            arrays.append(out)
+        if len(arrays) == 1:
+            return np.ascontiguousarray(arrays[0], dtype=np.float32)
+        if len({(a.shape[0], *a.shape[2:]) for a in arrays}) > 1:
+            raise ModelFileError(f"model file {self.path}: its heatmaps and PAFs differ in size "
+                                 f"({' and '.join(str(a.shape) for a in arrays)})")
+        return np.concatenate(arrays, axis=1, dtype=np.float32)
 
 
 class OrtRuntime:
@@ -128,7 +176,9 @@ class OrtRuntime:
         onnx_path: str | Path,
         threads: int | None = None,
         providers: Sequence[str] | None = None,
+        layout: NetworkLayout | None = None,
     ) -> None:
+        """Load the model; `layout` defaults to the one the file declares."""
         available = ort.get_available_providers()
         wanted = list(providers) if providers else ["CPUExecutionProvider"]
         missing = [p for p in wanted if p not in available]
@@ -144,7 +194,10 @@ class OrtRuntime:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        check_onnx_file(onnx_path)
+        model = check_onnx_file(onnx_path)
+        #: What the network's input and outputs mean.
+        self.layout: NetworkLayout = layout or layout_of(model, f"model file {onnx_path}")
+        del model
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=wanted)
         except Exception as exc:  # onnxruntime's own error classes derive from Exception
@@ -153,13 +206,14 @@ class OrtRuntime:
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
         self.nhwc: bool = inp.shape[-1] == 3
-        self.output_name: str = self.session.get_outputs()[0].name
+        outputs = self.session.get_outputs()
+        self.outputs = Outputs(onnx_path, self.layout, [o.shape for o in outputs],
+                               [o.name for o in outputs])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Run the network on an NHWC float32 batch; return its maps as N x C x h x w float32."""
         x = batch if self.nhwc else np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
-        (out,) = self.session.run([self.output_name], {self.input_name: x})
-        return _nchw_maps(out)
+        return self.outputs.maps(self.session.run(self.outputs.names, {self.input_name: x}))
 
 
 class OpenVinoRuntime:
@@ -173,7 +227,8 @@ class OpenVinoRuntime:
     backend = "openvino"
 
     def __init__(self, model_path: str | Path, threads: int | None = None,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", layout: NetworkLayout | None = None) -> None:
+        """Compile the model; `layout` defaults to the one an ONNX file declares."""
         import openvino as ov
 
         check_precision(self.backend, precision)
@@ -181,7 +236,10 @@ class OpenVinoRuntime:
         self.precision: str = precision
         core = ov.Core()
         if Path(model_path).suffix.lower() != ".xml":
-            check_onnx_file(model_path)  # else OpenVINO tries every frontend, noisily
+            # else OpenVINO tries every frontend, noisily
+            layout = layout or layout_of(check_onnx_file(model_path), f"model file {model_path}")
+        #: What the network's input and outputs mean.
+        self.layout: NetworkLayout = layout or DEFAULT_LAYOUT
         # No thread pinning: with pinning, two models of fewer threads than CPUs (the video
         # runner's --workers) would both pin to the first cores and share them.
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
@@ -190,6 +248,11 @@ class OpenVinoRuntime:
         try:
             model = core.read_model(str(model_path))
             self.nhwc: bool = model.inputs[0].get_partial_shape()[-1] == 3
+            shapes = [[d.get_length() if d.is_static else None for d in o.get_partial_shape()]
+                      for o in model.outputs]
+            self.outputs = Outputs(model_path, self.layout, shapes,
+                                   [o.get_any_name() if o.get_names() else f"#{i}"
+                                    for i, o in enumerate(model.outputs)])
             self.compiled = core.compile_model(model, "CPU", config)
         except (RuntimeError, IndexError) as exc:
             raise _unloadable(model_path, "OpenVINO", exc) from None
@@ -207,7 +270,8 @@ class OpenVinoRuntime:
         if request is None:  # one infer request per thread: requests are not thread-safe
             request = self._local.request = self.compiled.create_infer_request()
         request.infer({0: x})
-        return _nchw_maps(request.get_output_tensor(0).data.copy())
+        return self.outputs.maps([request.get_output_tensor(i).data.copy()
+                                  for i in range(len(self.outputs.names))])
 
 
 #: The ONNX Runtime backend under its original name.
@@ -220,12 +284,14 @@ def create_runtime(
     threads: int | None = None,
     providers: Sequence[str] | None = None,
     precision: str = "fp32",
+    layout: NetworkLayout | None = None,
 ) -> OrtRuntime | OpenVinoRuntime:
     """A backend over a network: "auto" (the faster installed), "onnxruntime", "openvino".
 
     Execution providers (`providers`) are an ONNX Runtime notion: naming some selects it.
     `precision` is the precision of the given model (fp32/int8 files run as they are; bf16 is
-    OpenVINO's hint over the fp32 file, refused on ONNX Runtime).
+    OpenVINO's hint over the fp32 file, refused on ONNX Runtime). `layout`: what the network's
+    input and outputs mean (default: what an ONNX file declares in its metadata).
     """
     if providers and backend == "auto":
         backend = "onnxruntime"
@@ -234,8 +300,8 @@ def create_runtime(
     if chosen == "openvino":
         if providers:
             raise InputError("execution providers apply to the onnxruntime backend only")
-        return OpenVinoRuntime(onnx_path, threads=threads, precision=precision)
-    return OrtRuntime(onnx_path, threads=threads, providers=providers)
+        return OpenVinoRuntime(onnx_path, threads=threads, precision=precision, layout=layout)
+    return OrtRuntime(onnx_path, threads=threads, providers=providers, layout=layout)
 
 
 def load_network(
@@ -255,9 +321,10 @@ def load_network(
     precision "auto" takes `choose_precision`'s pick for the backend, this CPU and the preset
     named `preset` (its coco-dev measurements decide); when the
     pick cannot be built (an INT8 model without calibration images), the next one is taken.
+    The layout (runtime.layout) is the one the float model declares, also for its INT8 builds.
     Returns (model file, runtime, the precision chosen and why).
     """
-    from .models.resolve import resolve_model
+    from .models.resolve import resolve_fp32, resolve_model
 
     chosen = pick_backend("onnxruntime" if providers and backend == "auto" else backend)
     check_precision(chosen, precision, allow_auto=True)
@@ -266,6 +333,7 @@ def load_network(
         candidates = (choice.precision, *choice.fallbacks)
     else:
         choice, candidates = PrecisionChoice(precision, "asked for"), (precision,)
+    fp32 = resolve_fp32(model, stages, progress)
     for i, candidate in enumerate(candidates):
         try:
             path = resolve_model(model, stages=stages, progress=progress, precision=candidate,
@@ -276,6 +344,7 @@ def load_network(
             choice = PrecisionChoice(candidates[i + 1], f"{candidate} unavailable ({exc})")
             continue
         runtime = create_runtime(path, chosen, threads=threads, providers=providers,
-                                 precision=candidate)
+                                 precision=candidate,
+                                 layout=None if path == fp32 else read_layout(fp32))
         return path, runtime, choice
     raise AssertionError("unreachable")  # pragma: no cover

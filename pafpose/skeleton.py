@@ -1,12 +1,19 @@
-"""Keypoint layouts as plain data: OpenPose-18 parts, limbs, PAF channels, COCO-17, colours.
+"""Keypoint layouts as plain data: parts, limbs, PAF channels, COCO-17 maps, flips, colours.
 
 The module-level constants describe OpenPose-18; `Skeleton` holds a whole layout as one value
-(`OPENPOSE_18` is built from those constants) and is what the decoder takes.
+and is what everything downstream of the network takes. Three layouts: `OPENPOSE_18` (the
+tf-pose-estimation models and OpenPose's COCO model), `BODY_25` (OpenPose's body + feet model)
+and `MPI_15` (OpenPose's MPI models); `get_skeleton(name)` finds one by its short name.
+
+BODY_25 and MPI-15 restate OpenPose's published layout facts (part order, limb pairs and their
+PAF channels, counted from the first PAF channel) in our own tables; the colours are ours.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .errors import UnknownNameError
 
 #: OpenPose-18 part names, in the network's heatmap channel order (channel 18 is the background).
 PARTS: tuple[str, ...] = (
@@ -102,8 +109,13 @@ class Skeleton:
             raise ValueError(f"{self.name}: flip must pair every part with its partner")
         if len(self.coco17) != len(COCO17_NAMES) or not all(-1 <= p < n for p in self.coco17):
             raise ValueError(f"{self.name}: coco17 needs one part (or -1) per COCO keypoint")
-        if len(self.colors) != n:
-            raise ValueError(f"{self.name}: one colour per part is needed")
+        if len(self.colors) != n or len(self.drawn_limbs) > n:
+            raise ValueError(f"{self.name}: one colour per part is needed (drawn limb k takes "
+                             "colour k)")
+
+    def __repr__(self) -> str:
+        """A short form: the name and the counts (the tables are in the fields)."""
+        return f"Skeleton({self.name!r}: {self.num_parts} parts, {self.num_limbs} limbs)"
 
     @property
     def num_parts(self) -> int:
@@ -145,3 +157,87 @@ OPENPOSE_18 = Skeleton(
     coco17=COCO17_FROM_OPENPOSE18,
     colors=PART_COLORS,
 )
+
+
+def hue_ring(n: int) -> tuple[tuple[int, int, int], ...]:
+    """n colours evenly around the saturated hue ring, starting at (255, 0, 0), in the order of
+    the seed's palette (hue_ring(18) is PART_COLORS)."""
+    colors = []
+    for i in range(n):
+        pos = round(i * 6 * 255 / n)
+        sector, t = divmod(pos, 255)
+        colors.append(((255, t, 0), (255 - t, 255, 0), (0, 255, t), (0, 255 - t, 255),
+                       (t, 0, 255), (255, 0, 255 - t))[sector])
+    return tuple(colors)
+
+
+#: OpenPose's BODY_25 parts: the 17 COCO points, the neck, the mid-hip and six foot points.
+BODY_25_PARTS: tuple[str, ...] = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip",
+    "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
+    "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
+)
+#: BODY_25 limbs with their PAF channel pair (x, y; within the 52 PAF channels), in grouping
+#: order. OpenPose lists the two ear-shoulder limbs before the six foot limbs; here they come
+#: last, so that "the first 24 limbs may start a person" excludes exactly them (they only
+#: complete a person, as in OpenPose).
+_BODY_25_LIMBS: tuple[tuple[int, int, int, int], ...] = (
+    (1, 8, 0, 1), (1, 2, 14, 15), (1, 5, 22, 23), (2, 3, 16, 17), (3, 4, 18, 19),
+    (5, 6, 24, 25), (6, 7, 26, 27), (8, 9, 6, 7), (9, 10, 2, 3), (10, 11, 4, 5),
+    (8, 12, 8, 9), (12, 13, 10, 11), (13, 14, 12, 13), (1, 0, 30, 31), (0, 15, 32, 33),
+    (15, 17, 36, 37), (0, 16, 34, 35), (16, 18, 38, 39),
+    (14, 19, 40, 41), (19, 20, 42, 43), (14, 21, 44, 45), (11, 22, 46, 47), (22, 23, 48, 49),
+    (11, 24, 50, 51),
+    (2, 17, 20, 21), (5, 18, 28, 29),  # ear-shoulder: grouping only, not drawn
+)
+
+#: OpenPose's BODY_25 layout (heatmaps: 25 parts + background; 52 PAF channels).
+BODY_25 = Skeleton(
+    name="body25",
+    parts=BODY_25_PARTS,
+    limbs=tuple((a, b) for a, b, _, _ in _BODY_25_LIMBS),
+    limb_pafs=tuple((x, y) for _, _, x, y in _BODY_25_LIMBS),
+    limbs_starting_person=24,
+    flip=(0, 1, 5, 6, 7, 2, 3, 4, 8, 12, 13, 14, 9, 10, 11, 16, 15, 18, 17, 22, 23, 24, 19, 20,
+          21),
+    drawn_limbs=tuple((a, b) for a, b, _, _ in _BODY_25_LIMBS[:24]),
+    coco17=(0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11),
+    colors=hue_ring(25),
+)
+
+#: OpenPose's MPI parts (MPII style: the top of the head and the chest; no eyes or ears).
+MPI_15_PARTS: tuple[str, ...] = (
+    "Head", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "RHip",
+    "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "Chest",
+)
+#: MPI limbs, in grouping order; limb k reads PAF channels (2k, 2k + 1).
+_MPI_15_LIMBS: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 14), (14, 8), (8, 9),
+    (9, 10), (14, 11), (11, 12), (12, 13),
+)
+
+#: OpenPose's MPI layout (heatmaps: 15 parts + background; 28 PAF channels), also its
+#: 4-stage model's.
+MPI_15 = Skeleton(
+    name="mpi15",
+    parts=MPI_15_PARTS,
+    limbs=_MPI_15_LIMBS,
+    limb_pafs=tuple((2 * k, 2 * k + 1) for k in range(len(_MPI_15_LIMBS))),
+    limbs_starting_person=len(_MPI_15_LIMBS),
+    flip=(0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 14),
+    drawn_limbs=_MPI_15_LIMBS,
+    coco17=(-1, -1, -1, -1, -1, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10),
+    colors=hue_ring(15),
+)
+
+#: The layouts by short name (the `pafpose.skeleton` value of a model's ONNX metadata).
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (OPENPOSE_18, BODY_25, MPI_15)}
+
+
+def get_skeleton(name: str) -> Skeleton:
+    """The layout of a short name (openpose18, body25, mpi15); UnknownNameError lists them."""
+    try:
+        return SKELETONS[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown skeleton {name!r}; known: {', '.join(SKELETONS)}") from None

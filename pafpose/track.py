@@ -6,7 +6,9 @@ How a frame is matched to the tracks:
   move along with the body) and a velocity (the median displacement of its parts between
   matches, per second, averaged). Its keypoints are predicted to the new frame's time by it.
 * Similarity is the Object Keypoint Similarity (COCO's OKS, its per-part sigmas times
-  ``tolerance``; the neck, absent from COCO, takes the shoulders' sigma) between a detection and
+  ``tolerance``; parts absent from COCO take a neighbour's sigma: the neck and chest the
+  shoulders', the mid-hip the hips', the feet the ankles', MPI's head the ears') between a
+  detection and
   a track's predicted keypoints, over the parts both have, with the track's keypoint box area as
   the scale. Fewer than ``min_common`` shared parts count as missing ones, so two parts cannot
   make a match alone.
@@ -32,15 +34,29 @@ from typing import Any
 import numpy as np
 
 from .human import Human
-from .skeleton import NUM_PARTS
+from .skeleton import OPENPOSE_18, Skeleton
 
-#: OKS sigmas of the OpenPose-18 parts (COCO's per-keypoint sigmas; Neck takes the shoulders').
-OKS_SIGMAS_18 = np.array(
-    [0.026, 0.079, 0.079, 0.072, 0.062, 0.079, 0.072, 0.062, 0.107, 0.087, 0.089, 0.107, 0.087,
-     0.089, 0.025, 0.025, 0.035, 0.035],
-    dtype=np.float64,
-)
-assert len(OKS_SIGMAS_18) == NUM_PARTS
+#: OKS sigma of every part name of the skeletons: COCO's per-keypoint sigmas; parts COCO lacks
+#: take a neighbour's (neck and chest: the shoulders', mid-hip: the hips', the feet: the
+#: ankles', MPI's head: the ears').
+PART_SIGMAS: dict[str, float] = {
+    "Nose": 0.026, "REye": 0.025, "LEye": 0.025, "REar": 0.035, "LEar": 0.035,
+    "RShoulder": 0.079, "LShoulder": 0.079, "RElbow": 0.072, "LElbow": 0.072,
+    "RWrist": 0.062, "LWrist": 0.062, "RHip": 0.107, "LHip": 0.107, "RKnee": 0.087,
+    "LKnee": 0.087, "RAnkle": 0.089, "LAnkle": 0.089,
+    "Neck": 0.079, "Chest": 0.079, "MidHip": 0.107, "Head": 0.035,
+    "LBigToe": 0.089, "LSmallToe": 0.089, "LHeel": 0.089,
+    "RBigToe": 0.089, "RSmallToe": 0.089, "RHeel": 0.089,
+}
+
+
+def oks_sigmas(skeleton: Skeleton) -> np.ndarray:
+    """The OKS sigma of each part of a skeleton (PART_SIGMAS; 0.079 for a name it lacks)."""
+    return np.array([PART_SIGMAS.get(name, 0.079) for name in skeleton.parts], np.float64)
+
+
+#: OKS sigmas of the OpenPose-18 parts.
+OKS_SIGMAS_18 = oks_sigmas(OPENPOSE_18)
 
 
 def linear_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +117,7 @@ def linear_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def keypoint_box_area(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Area of the box around the valid keypoints of each person: (N, 18, 2+), (N, 18) -> (N,)."""
+    """Area of the box around the valid keypoints of each person: (N, K, 2+), (N, K) -> (N,)."""
     xy = np.asarray(keypoints)[..., :2]
     big = np.where(valid[..., None], xy, np.inf)
     small = np.where(valid[..., None], xy, -np.inf)
@@ -117,8 +133,10 @@ def oks_matrix(
     areas: np.ndarray | None = None,
     min_area: float = 32.0 * 32.0,
     min_common: int = 3,
+    sigmas: np.ndarray = OKS_SIGMAS_18,
 ) -> np.ndarray:
-    """OKS between detections (N, 18, 3) and references (M, 18, 2 or 3): an (N, M) matrix.
+    """OKS between detections (N, parts, 3) and references (M, parts, 2 or 3): an (N, M)
+    matrix (`sigmas`: one per part, OpenPose-18's by default).
 
     A part counts when its score is > 0 (or `ref_valid` says so for the references). The scale
     is each reference's keypoint box area (at least `min_area`); the mean runs over the parts
@@ -135,8 +153,8 @@ def oks_matrix(
     if areas is None:
         areas = keypoint_box_area(ref, ref_valid)
     areas = np.maximum(np.asarray(areas, dtype=np.float64), min_area)
-    d2 = ((det[:, None, :, :2] - ref[None, :, :, :2]) ** 2).sum(axis=-1)  # (N, M, 18)
-    variances = (2.0 * OKS_SIGMAS_18) ** 2
+    d2 = ((det[:, None, :, :2] - ref[None, :, :, :2]) ** 2).sum(axis=-1)  # (N, M, parts)
+    variances = (2.0 * np.asarray(sigmas, np.float64)) ** 2
     e = d2 / (2.0 * areas[None, :, None] * variances[None, None, :])
     common = det_valid[:, None, :] & ref_valid[None, :, :]
     total = np.where(common, np.exp(-e), 0.0).sum(axis=-1)
@@ -227,8 +245,8 @@ class Track:
     """One identity: where its keypoints were last seen, its velocity, its history."""
 
     id: int | None  # None while tentative (seen in fewer than min_hits frames in a row)
-    keypoints: np.ndarray  # (18, 2) last seen positions (pixels)
-    seen: np.ndarray  # (18,) time each keypoint was last seen; -inf = never
+    keypoints: np.ndarray  # (parts, 2) last seen positions (pixels)
+    seen: np.ndarray  # (parts,) time each keypoint was last seen; -inf = never
     first_time: float
     last_time: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # pixels / second
@@ -278,6 +296,9 @@ class Tracker:
         self.next_id = 1
         self.frames = 0
         self._last_time: float | None = None
+        #: The skeleton of the people tracked (taken from the first detections).
+        self.skeleton: Skeleton = OPENPOSE_18
+        self._sigmas = OKS_SIGMAS_18
 
     @property
     def ids_created(self) -> int:
@@ -291,8 +312,8 @@ class Tracker:
 
     def _predict(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         p = self.params
-        kp = np.zeros((len(self.tracks), NUM_PARTS, 2))
-        valid = np.zeros((len(self.tracks), NUM_PARTS), bool)
+        kp = np.zeros((len(self.tracks), self.skeleton.num_parts, 2))
+        valid = np.zeros((len(self.tracks), self.skeleton.num_parts), bool)
         for k, tr in enumerate(self.tracks):
             age = t - tr.seen
             valid[k] = age <= p.max_lost
@@ -308,8 +329,11 @@ class Tracker:
             raise ValueError("timestamps must not decrease")
         self._last_time = t
         self.frames += 1
+        if humans and humans[0].skeleton != self.skeleton:  # another model: start afresh
+            self.tracks.clear()
+            self.skeleton, self._sigmas = humans[0].skeleton, oks_sigmas(humans[0].skeleton)
         dets = (np.stack([h.keypoints for h in humans]).astype(np.float64) if humans
-                else np.zeros((0, NUM_PARTS, 3)))
+                else np.zeros((0, self.skeleton.num_parts, 3)))
         fragment = [_is_fragment(i, dets, p.fragment_inside) for i in range(len(dets))]
         whole = [i for i in range(len(dets)) if not fragment[i]]
         assigned: list[Track | None] = [None] * len(humans)
@@ -317,7 +341,8 @@ class Tracker:
             pred, valid = self._predict(t)
             areas = keypoint_box_area(pred, valid) * p.tolerance**2
             sim = oks_matrix(dets[whole], pred, valid, areas,
-                             min_area=(32.0 * p.tolerance) ** 2, min_common=p.min_common)
+                             min_area=(32.0 * p.tolerance) ** 2, min_common=p.min_common,
+                             sigmas=self._sigmas)
             cost = np.where(sim >= p.min_oks, 1.0 - sim, 2.0)
             for r, k in zip(*linear_assignment(cost), strict=True):
                 if sim[r, k] >= p.min_oks:
@@ -379,7 +404,7 @@ class Tracker:
         xy = track.smoother(human.keypoints[:, :2], t, vis, scale)
         kp = human.keypoints.copy()
         kp[vis, :2] = xy[vis]
-        return Human(kp.astype(np.float32), human.score, human.image_size)
+        return Human(kp.astype(np.float32), human.score, human.image_size, human.skeleton)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .multiscale import cubic_taps, resample_taps, unflip_channels
 from .preprocess import View, padded_size
-from .skeleton import NUM_HEATMAPS
+from .skeleton import OPENPOSE_18, Skeleton
 
 
 @dataclass(frozen=True)
@@ -189,10 +189,12 @@ def _ramp(pos: np.ndarray, lo: int, hi: int, limit: int, feather: float) -> np.n
 
 
 def fuse_zoom(
-    heat: np.ndarray, paf: np.ndarray, maps: list[np.ndarray], view: ZoomView, base: View
+    heat: np.ndarray, paf: np.ndarray, maps: list[np.ndarray], view: ZoomView, base: View,
+    skeleton: Skeleton = OPENPOSE_18,
 ) -> None:
-    """Blend the (57, h, w) maps of a zoomed view (plain, then mirrored if two) into the
-    canvas heat (19, H, W) and paf (38, H, W) maps of the base view, in place."""
+    """Blend the maps (heatmaps then PAFs) of a zoomed view (plain, then mirrored if two) into
+    the canvas heat (19, H, W) and paf (38, H, W) maps of the base view, in place."""
+    n_heat = skeleton.num_heatmaps
     x0, y0, x1, y1 = view.box
     n_h, n_w = heat.shape[1], heat.shape[2]
     c0, xs = _canvas_span(base, n_w, 0, x0, x1)
@@ -209,13 +211,13 @@ def fuse_zoom(
         yi, yw = cubic_taps((ys - y0) * (zh / ch) * (m.shape[1] / ph) - 0.5, m.shape[1])
         on_canvas = resample_taps(np.ascontiguousarray(m, dtype=np.float32), yi, yw, xi, xw)
         if flip:
-            on_canvas = np.concatenate(unflip_channels(on_canvas[:NUM_HEATMAPS],
-                                                       on_canvas[NUM_HEATMAPS:]))
+            on_canvas = np.concatenate(unflip_channels(on_canvas[:n_heat],
+                                                       on_canvas[n_heat:], skeleton))
         zoomed += on_canvas / len(maps)
     iw, ih = base.image_size
     alpha = (view.weight * _ramp(ys, y0, y1, ih, view.feather)[:, None]
              * _ramp(xs, x0, x1, iw, view.feather)[None, :])
     rows, cols = slice(r0, r0 + len(ys)), slice(c0, c0 + len(xs))
-    for target, part in ((heat, zoomed[:NUM_HEATMAPS]), (paf, zoomed[NUM_HEATMAPS:])):
+    for target, part in ((heat, zoomed[:n_heat]), (paf, zoomed[n_heat:])):
         region = target[:, rows, cols]
         region += alpha * (part - region)

@@ -33,6 +33,24 @@ def person(cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
     return (TEMPLATE + _JITTER) * scale + (cx, cy)
 
 
+#: Parts OpenPose-18 lacks, in low-res cells relative to the hips' centre: BODY_25's mid-hip
+#: and feet (toes out to the sides, heels behind the ankles) and MPI's head top and chest
+#: (off the cell centres, as _JITTER: no tied pixels).
+EXTRA_PARTS = {
+    "MidHip": (0.17, 0.21), "LBigToe": (3.43, 13.62), "LSmallToe": (4.61, 13.19),
+    "LHeel": (1.83, 13.07), "RBigToe": (-3.38, 13.64), "RSmallToe": (-4.58, 13.23),
+    "RHeel": (-1.77, 13.11), "Head": (0.19, -14.57), "Chest": (-0.14, -4.83),
+}
+
+
+def person_of(skeleton: Skeleton, cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
+    """(parts, 2) positions of a template person in a skeleton's part order (low-res cells)."""
+    base = person(0.0, 0.0)
+    xy = [EXTRA_PARTS[name] if name in EXTRA_PARTS else base[OPENPOSE_18.index(name)]
+          for name in skeleton.parts]
+    return np.asarray(xy, np.float64) * scale + (cx, cy)
+
+
 def render(
     people: list[np.ndarray],
     h: int = H,

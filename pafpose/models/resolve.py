@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ..defaults import DEFAULT_INPUT_SIZE, cache_dir
 from ..errors import InputError, ModelError, NotFoundError
 from ..files import atomic_path
+from ..layout import LAYOUT_KEYS, layout_of
 from . import tfgraph
 from .fetch import fetch_source
 from .integrity import (
@@ -188,8 +189,9 @@ def _calibration_images(calibration: Calibration, progress: bool) -> list[np.nda
 
 
 def _calibration_tensors(calibration: Calibration | None, problem: str, out: Path, fp32: Path,
-                         progress: bool) -> tuple[list[np.ndarray], str]:
-    """The network inputs to calibrate on (given, else the default set) and how to name them."""
+                         progress: bool) -> tuple[list[np.ndarray], str, dict[str, str]]:
+    """The network inputs to calibrate on (given, else the default set), how to name them, and
+    the layout metadata the fp32 model declares (passed on to its INT8 model)."""
     from .quantize import calibration_tensors
 
     source = "given"
@@ -202,7 +204,12 @@ def _calibration_tensors(calibration: Calibration | None, problem: str, out: Pat
             f"no INT8 model {state} for {fp32.name}: give calibration images once "
             "(a folder of real photos with people, e.g. --calibration DIR)"
         )
-    return calibration_tensors(images, CALIBRATION_SIZE), source
+    model = onnx.load(str(fp32), load_external_data=False)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    nchw = len(dims) == 4 and dims[1].dim_value == 3 and dims[3].dim_value != 3
+    convention = layout_of(model, f"model file {fp32}").input
+    declared = {p.key: p.value for p in model.metadata_props if p.key in LAYOUT_KEYS}
+    return calibration_tensors(images, CALIBRATION_SIZE, convention, nchw), source, declared
 
 
 def _int8_cached(fp32: Path, suffix: str, version: dict[str, str],
@@ -219,9 +226,9 @@ def _int8_cached(fp32: Path, suffix: str, version: dict[str, str],
         problem = check_built(out.with_suffix(companion))
     if problem is None:
         return out
-    tensors, source = _calibration_tensors(calibration, problem, out, fp32, progress)
+    tensors, source, layout = _calibration_tensors(calibration, problem, out, fp32, progress)
     meta = {**wanted, "pafpose.calibration_images": str(len(tensors)),
-            "pafpose.calibration": source}
+            "pafpose.calibration": source, **layout}
     _rebuilding(out, problem, fp32)
     build(out, tensors, meta)
     if companion:
@@ -277,7 +284,7 @@ def resolve_model(
     """
     if precision not in ("fp32", "bf16", "int8"):
         raise InputError(f"unknown precision {precision!r}; choose fp32, bf16 or int8")
-    fp32 = _resolve_fp32(model, stages, progress)
+    fp32 = resolve_fp32(model, stages, progress)
     if precision != "int8":
         return fp32
     if backend == "openvino":
@@ -285,7 +292,8 @@ def resolve_model(
     return quantize_cached(fp32, calibration, progress)
 
 
-def _resolve_fp32(model: str | Path, stages: int | None, progress: bool) -> Path:
+def resolve_fp32(model: str | Path, stages: int | None = None, progress: bool = True) -> Path:
+    """The float ONNX file of a model name (fetched and converted on first use) or path."""
     if isinstance(model, str) and model in MODELS:
         return convert_cached(fetch_source(model, progress=progress), stages)
     path = Path(model)

@@ -27,7 +27,7 @@ from ..draw import draw_humans
 from ..errors import ImageError, ImageTooLargeError, OutputError
 from ..human import Human
 from ..images import decode_image
-from ..skeleton import COCO17_NAMES, DRAWN_LIMBS, PART_COLORS, PARTS
+from ..skeleton import COCO17_NAMES, OPENPOSE_18, Skeleton
 from .limits import ServeConfig, image_bytes
 from .pool import QueueFull, WorkerPool
 from .protocol import deadline_protocol
@@ -43,11 +43,17 @@ class ImageSize(BaseModel):
 
 
 class Person(BaseModel):
-    """One person: keypoints as [x, y, score] in image pixels (score 0 = not found)."""
+    """One person: keypoints as [x, y, score] in image pixels (score 0 = not found), under the
+    name of the model's skeleton (GET /v1/skeleton): openpose18, body25 or mpi15."""
 
     score: float
     bbox: list[float] = Field(description="x, y, width, height around the found keypoints")
-    openpose18: list[list[float]] = Field(description="18 x [x, y, score], OpenPose-18 order")
+    openpose18: list[list[float]] | None = Field(
+        None, description="18 x [x, y, score], OpenPose-18 order (OpenPose-18 models)")
+    body25: list[list[float]] | None = Field(
+        None, description="25 x [x, y, score], BODY_25 order (BODY_25 models)")
+    mpi15: list[list[float]] | None = Field(
+        None, description="15 x [x, y, score], MPI-15 order (MPI models)")
     coco17: list[list[float]] = Field(description="17 x [x, y, score], COCO-17 order")
 
 
@@ -74,6 +80,15 @@ class Estimate:
     humans: list[Human]
     timings: dict[str, float] = field(default_factory=dict)
     png: bytes | None = None
+
+
+def skeleton_document(skeleton: Skeleton) -> dict[str, Any]:
+    """What GET /v1/skeleton answers: the skeleton's name, its part names under that name,
+    the COCO-17 names, the drawn limbs and the colours (limb k takes colour k)."""
+    return {"name": skeleton.name, skeleton.name: list(skeleton.parts),
+            "coco17": list(COCO17_NAMES),
+            "limbs": [list(limb) for limb in skeleton.drawn_limbs],
+            "colors_rgb": [list(c[::-1]) for c in skeleton.colors]}
 
 
 def _ms(seconds: float) -> float:
@@ -139,6 +154,7 @@ def create_app(estimator: Any, config: ServeConfig | None = None, model_name: st
     config = config or ServeConfig()
     pool = WorkerPool(config.workers, config.queue)
     page = (files(__package__) / "static" / "index.html").read_text(encoding="utf-8")
+    layout = skeleton_document(getattr(estimator, "skeleton", OPENPOSE_18))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -190,10 +206,9 @@ def create_app(estimator: Any, config: ServeConfig | None = None, model_name: st
 
     @app.get("/v1/skeleton", summary="Keypoint names, drawn limbs and colours")
     async def skeleton() -> dict[str, Any]:
-        """The layouts the keypoints use, for clients that draw."""
-        return {"openpose18": list(PARTS), "coco17": list(COCO17_NAMES),
-                "limbs": [list(limb) for limb in DRAWN_LIMBS],
-                "colors_rgb": [list(c[::-1]) for c in PART_COLORS]}
+        """The layout of the loaded model's keypoints (its name is the key of each person's
+        keypoints), and COCO-17's, for clients that draw."""
+        return layout
 
     @app.post(
         "/v1/pose",
