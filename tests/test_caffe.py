@@ -146,7 +146,7 @@ def test_legacy_v1_layers_and_4d_blobs(tmp_path: Path) -> None:
     """A caffemodel of the old format (`layers` field 2, num/channels/height/width blobs) gives
     the same model as today's format, and OpenCV agrees."""
     text = SYNTHETIC.replace('type: "PReLU"', 'type: "ReLU"').replace(
-        "prelu_param { channel_shared: true }", "").replace('type: "Split"', 'type: "Dropout"')
+        "prelu_param { channel_shared: true }", "")
     (tmp_path / "v1.prototxt").write_text(text)
     net = read_prototxt(tmp_path / "v1.prototxt")
     weights = random_weights(net, seed=4)
