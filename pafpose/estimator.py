@@ -101,6 +101,8 @@ class PoseEstimator:
         max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
         max_input_side: int = DEFAULT_MAX_INPUT_SIDE,
         progress: bool = True,
+        prototxt: str | Path | None = None,
+        accept_license: bool = False,
     ) -> None:
         """Load a model; settings come from `preset`, explicit arguments override them.
 
@@ -114,6 +116,9 @@ class PoseEstimator:
         max_pixels refuses larger images; max_input_pixels / max_input_side bound the network
         input (area, longest side): a larger one is letterboxed (shrunk, aspect kept, padded),
         and an explicit target_size above them is refused (ImageTooLargeError).
+        model may also be an OpenPose model folder or a .caffemodel (its deploy prototxt beside
+        it, or given as `prototxt`); accept_license=True accepts the licence of a named model
+        that asks for it (OpenPose's), which is then downloaded (else LicenseError).
         """
         self.preset: Preset = get_preset(preset)
         self.scales: tuple[float, ...] = (
@@ -135,7 +140,8 @@ class PoseEstimator:
         self.model_path: Path
         self.model_path, self.runtime, choice = load_network(
             model, stages=stages, backend=backend, precision=precision, calibration=calibration,
-            threads=threads, providers=providers, progress=progress)
+            threads=threads, providers=providers, progress=progress, prototxt=prototxt,
+            accept_license=accept_license)
         #: The backend actually used ("onnxruntime" or "openvino"; "auto" resolved).
         self.backend: str = self.runtime.backend
         #: The precision actually used ("fp32", "bf16", "int8"; "auto" resolved) and why.

@@ -248,11 +248,14 @@ def load_network(
     threads: int | None = None,
     providers: Sequence[str] | None = None,
     progress: bool = True,
+    prototxt: str | Path | None = None,
+    accept_license: bool = False,
 ) -> tuple[Path, OrtRuntime | OpenVinoRuntime, PrecisionChoice]:
     """Resolve the model file for a backend and precision, and load it.
 
     precision "auto" takes `choose_precision`'s pick for the backend and this CPU; when the
     pick cannot be built (an INT8 model without calibration images), the next one is taken.
+    prototxt / accept_license: see `resolve_model` (Caffe models).
     Returns (model file, runtime, the precision chosen and why).
     """
     from .models.resolve import resolve_model
@@ -267,7 +270,8 @@ def load_network(
     for i, candidate in enumerate(candidates):
         try:
             path = resolve_model(model, stages=stages, progress=progress, precision=candidate,
-                                 calibration=calibration, backend=chosen)  # type: ignore[arg-type]
+                                 calibration=calibration, backend=chosen,  # type: ignore[arg-type]
+                                 prototxt=prototxt, accept_license=accept_license)
         except InputError as exc:
             if i + 1 == len(candidates):
                 raise

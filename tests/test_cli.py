@@ -120,7 +120,8 @@ def test_usage_errors_are_one_line():
     res = run("predict", "x.png", "--model", "nowhere.pb")
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "pafpose: error: model 'nowhere.pb' is neither a known name (mobilenet_thin) nor a file"]
+        "pafpose: error: model 'nowhere.pb' is neither a known name (lightweight_openpose, "
+        "mobilenet_thin, openpose_body25, openpose_coco, openpose_mpi) nor a file or folder"]
 
 
 def test_models_lists_cache_state():
