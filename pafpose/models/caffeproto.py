@@ -228,7 +228,7 @@ def blob_array(blob: Any) -> tuple[np.ndarray, list[int]]:
         raw = b"".join(blob.data)
         if len(raw) % 4:
             raise ValueError(f"{len(raw)} bytes of float data is not a whole number of floats")
-        values = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        values = np.frombuffer(raw, dtype="<f4").astype(np.float32, copy=False)
     if blob.HasField("shape"):
         shape = list(blob.shape.dim)
     else:
