@@ -72,7 +72,7 @@ class CaffeSpec:
     prototxt_sha256: str
     prototxt_size: int
     skeleton: str
-    license: str = "CMU OpenPose academic licence, non-commercial research only"
+    license: str = "CMU, non-commercial research only; --accept-license"
     terms: str = OPENPOSE_TERMS
 
     def files(self) -> tuple[RemoteFile, RemoteFile]:
@@ -119,7 +119,7 @@ MODELS: dict[str, Spec] = {
     # 1 and 6); the prototxts' sha256 are those of OpenPose's files at OPENPOSE_COMMIT.
     "openpose_body25": CaffeSpec(
         name="openpose_body25",
-        description="OpenPose BODY_25, 25 parts with the feet (Caffe; needs licence acceptance)",
+        description="OpenPose BODY_25, 25 parts with the feet (Caffe; x/256-0.5 input)",
         folder="pose/body_25", caffemodel="pose_iter_584000.caffemodel",
         caffemodel_md5="78287b57cf85fa89c03f1393d368e5b7", weights=26_166_084,
         prototxt="pose_deploy.prototxt",
@@ -128,7 +128,7 @@ MODELS: dict[str, Spec] = {
     ),
     "openpose_coco": CaffeSpec(
         name="openpose_coco",
-        description="OpenPose COCO, 18 parts (Caffe; needs licence acceptance)",
+        description="OpenPose COCO, 18 parts (Caffe; x/256-0.5 input)",
         folder="pose/coco", caffemodel="pose_iter_440000.caffemodel",
         caffemodel_md5="5156d31f670511fce9b4e28b403f2939", weights=52_311_446,
         prototxt="pose_deploy_linevec.prototxt",
@@ -137,7 +137,7 @@ MODELS: dict[str, Spec] = {
     ),
     "openpose_mpi": CaffeSpec(
         name="openpose_mpi",
-        description="OpenPose MPI, 15 parts (Caffe; needs licence acceptance)",
+        description="OpenPose MPI, 15 parts (Caffe; x/256-0.5 input)",
         folder="pose/mpi", caffemodel="pose_iter_160000.caffemodel",
         caffemodel_md5="2ca0990c7562bd7ae03f3f54afa96e00", weights=51_481_032,
         prototxt="pose_deploy_linevec.prototxt",
