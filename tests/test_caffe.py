@@ -126,6 +126,10 @@ layer { name: "head" type: "Convolution" bottom: "e" top: "out"
   convolution_param { num_output: 44 kernel_size: 1 } }
 """
 
+#: The same without PReLU, which the legacy V1 format has no type for.
+SYNTHETIC_V1 = SYNTHETIC.replace('type: "PReLU"', 'type: "ReLU"').replace(
+    "prelu_param { channel_shared: true }", "")
+
 
 def test_layer_variants_match_opencv(tmp_path: Path) -> None:
     """Strides, rectangular kernels and pads, groups, dilation, no bias, leaky ReLU, a shared
@@ -145,9 +149,7 @@ def test_layer_variants_match_opencv(tmp_path: Path) -> None:
 def test_legacy_v1_layers_and_4d_blobs(tmp_path: Path) -> None:
     """A caffemodel of the old format (`layers` field 2, num/channels/height/width blobs) gives
     the same model as today's format, and OpenCV agrees."""
-    text = SYNTHETIC.replace('type: "PReLU"', 'type: "ReLU"').replace(
-        "prelu_param { channel_shared: true }", "")
-    (tmp_path / "v1.prototxt").write_text(text)
+    (tmp_path / "v1.prototxt").write_text(SYNTHETIC_V1)
     net = read_prototxt(tmp_path / "v1.prototxt")
     weights = random_weights(net, seed=4)
     write_caffemodel(tmp_path / "new.caffemodel", net, weights)
@@ -195,14 +197,20 @@ def test_malformed_prototxt_names_the_layer(tmp_path: Path) -> None:
                         r"'conv3_2'\): \d+:\d+ : .*kernel_size.*", _one_line(exc))
 
 
-def test_truncated_caffemodel(tiny, tmp_path: Path) -> None:
-    prototxt, caffemodel = tiny
+@pytest.mark.parametrize("legacy", [False, True], ids=["layer", "V1 layers"])
+def test_truncated_caffemodel_names_the_layer_it_ends_in(tmp_path, legacy) -> None:
+    prototxt = tmp_path / "net.prototxt"
+    prototxt.write_text(SYNTHETIC_V1)
+    net = read_prototxt(prototxt)
+    caffemodel = tmp_path / "full.caffemodel"
+    write_caffemodel(caffemodel, net, random_weights(net), legacy=legacy)
     data = caffemodel.read_bytes()
     cut = tmp_path / "cut.caffemodel"
-    cut.write_bytes(data[: len(data) // 2])
+    cut.write_bytes(data[: data.index(b"conv_dilated") + 100])  # inside that layer's weights
     with pytest.raises(CaffeError) as exc:
         convert_caffe(prototxt, cut)
-    assert _one_line(exc).startswith("caffemodel cut.caffemodel is truncated or not a Caffe model")
+    assert _one_line(exc) == ("caffemodel cut.caffemodel is truncated or not a Caffe model "
+                              "(it ends inside layer 'conv_dilated')")
 
 
 def test_caffemodel_cut_between_layers_names_the_first_missing_layer(tiny, tmp_path) -> None:

@@ -140,16 +140,16 @@ class _Converter(GraphBuilder):
         """The ONNX model of the whole net."""
         output = self.walk()
         out, channels, stride = self.blobs[output]
-        self.items.append(helper.make_node("Identity", [out], [OUTPUT_NAME], name="output"))
-        image = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
-                                              [1, 3, "height", "width"])
-        model = self.make_model(self.items, [image], [OUTPUT_NAME], "pafpose_caffe",
-                                "pafpose.models.caffe", ("N", "channels", "height", "width"))
         skeleton = SKELETON_BY_CHANNELS.get(channels)
         if skeleton is None:
             known = ", ".join(f"{c} ({s})" for c, s in SKELETON_BY_CHANNELS.items())
             raise CaffeError(f"{self.source}: output blob {output!r} has {channels} "
                              f"channels; pafpose knows OpenPose's layouts of {known}")
+        self.items.append(helper.make_node("Identity", [out], [OUTPUT_NAME], name="output"))
+        image = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
+                                              [1, 3, "height", "width"])
+        model = self.make_model(self.items, [image], [OUTPUT_NAME], "pafpose_caffe",
+                                "pafpose.models.caffe", ("N", "channels", "height", "width"))
         for key, value in layout_metadata(skeleton, stride).items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
@@ -162,6 +162,9 @@ class _Converter(GraphBuilder):
             supported = ", ".join(sorted([*_HANDLERS, *_PASS_THROUGH]))
             raise self.error(layer, f"unsupported Caffe layer type (supported: {supported})")
         ins = self.bottoms(layer)
+        if len(ins) != 1 and layer.type != "Concat":
+            raise self.error(layer, f"has {len(ins)} inputs (bottoms); pafpose converts this "
+                             "layer type with one")
         result = ins[0] if handler is None else handler(self, layer, ins)
         for top in layer.tops:
             self.blobs[top] = result

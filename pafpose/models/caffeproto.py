@@ -246,8 +246,10 @@ def read_caffemodel(path: str | Path) -> dict[str, list[tuple[np.ndarray, list[i
     try:
         net = _NetParameter.FromString(data)
     except DecodeError as exc:
-        raise CaffeError(f"caffemodel {path.name} is truncated or not a Caffe model "
-                         f"({exc})") from None
+        layer = _cut_layer(data)
+        where = f" (it ends inside layer {layer!r})" if layer else f" ({exc})"
+        raise CaffeError(f"caffemodel {path.name} is truncated or not a Caffe model"
+                         f"{where}") from None
     weights = {}
     for layer in _layers(net):
         try:
@@ -258,6 +260,54 @@ def read_caffemodel(path: str | Path) -> dict[str, list[tuple[np.ndarray, list[i
         raise CaffeError(f"caffemodel {path.name} holds no layers (truncated or not a Caffe "
                          "model)")
     return weights
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """A protobuf varint at `pos`: (value, position after it); IndexError past the end."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(data: bytes):
+    """(field number, wire type, start, end) of each field of a protobuf message in `data`;
+    `end` may lie past the data's end when the data is cut short. Stops at what is no field."""
+    pos = 0
+    sizes = {1: 8, 5: 4}
+    while pos < len(data):
+        try:
+            key, pos = _varint(data, pos)
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                start, (_, end) = pos, _varint(data, pos)
+            elif wire == 2:
+                length, start = _varint(data, pos)
+                end = start + length
+            elif wire in sizes:
+                start, end = pos, pos + sizes[wire]
+            else:
+                return
+        except IndexError:
+            return
+        yield number, wire, start, end
+        pos = end
+
+
+def _cut_layer(data: bytes) -> str | None:
+    """The name of the layer a cut-short caffemodel ends in (None when that is not the case)."""
+    for number, wire, start, end in _fields(data):
+        if number in (100, 2) and wire == 2 and end > len(data):
+            name_field = 1 if number == 100 else 4
+            for n, w, s, e in _fields(data[start:]):
+                if n == name_field and w == 2 and e <= len(data) - start:
+                    return data[start + s:start + e].decode("utf-8", "replace")
+            return None
+    return None
 
 
 def write_caffemodel(path: str | Path, net: CaffeNet,
