@@ -125,12 +125,20 @@ def test_caffe_folders_that_do_not_say_which_files(tmp_path) -> None:
         resolve_model(tmp_path / "mpi" / "pose_iter_1.caffemodel", stages=2, progress=False)
 
 
-def test_caffe_model_runs_in_the_runtime(tmp_path) -> None:
+def test_caffe_model_runs_in_both_runtimes(tmp_path) -> None:
+    """ONNX Runtime and, where installed, OpenVINO give the same maps (MaxPool's ceil mode and
+    the per-channel PRelu slopes mean the same to both)."""
+    import importlib.util
+
     _caffe_folder(tmp_path / "net")
-    runtime = create_runtime(resolve_model(tmp_path / "net", progress=False), "onnxruntime")
-    maps = runtime.run(np.random.default_rng(0).uniform(-0.5, 0.5, (1, 20, 28, 3)).astype(
-        np.float32))  # NHWC in, as the estimator gives it
+    path = resolve_model(tmp_path / "net", progress=False)
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 20, 28, 3)).astype(np.float32)  # NHWC
+    maps = create_runtime(path, "onnxruntime").run(x)
     assert maps.shape == (1, 44, 6, 8) and np.isfinite(maps).all()  # pooling rounds up
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("OpenVINO not installed (pip install '.[openvino]')")
+    other = create_runtime(path, "openvino", precision="fp32").run(x)
+    assert np.abs(other - maps).max() <= 1e-4 * (maps.max() - maps.min())
 
 
 def test_lightweight_name_needs_its_converter(tmp_path, monkeypatch) -> None:
