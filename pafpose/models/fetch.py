@@ -208,7 +208,8 @@ def download(source: RemoteFile, dest: Path, progress: bool = True,
     """Download `source.url` to `dest` atomically, with a progress bar, checking its size and
     checksums; return its sha256. Any failure is one FetchError line ending with `hint`; on any
     exit but success (Ctrl-C too) nothing is left at `dest` or beside it."""
-    digests = {"sha256": hashlib.sha256(), **({"md5": hashlib.md5()} if source.md5 else {})}
+    digests = {"sha256": hashlib.sha256(),
+               **({"md5": hashlib.md5(usedforsecurity=False)} if source.md5 else {})}
     size = 0
     try:
         with urllib.request.urlopen(source.url, timeout=_TIMEOUT) as response, \
