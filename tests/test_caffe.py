@@ -19,7 +19,13 @@ import pytest
 
 from pafpose.errors import ModelError
 from pafpose.models.caffe import convert_caffe, random_weights, weight_shapes
-from pafpose.models.caffeproto import CaffeError, read_caffemodel, read_prototxt, write_caffemodel
+from pafpose.models.caffeproto import (
+    SCHEMA,
+    CaffeError,
+    read_caffemodel,
+    read_prototxt,
+    write_caffemodel,
+)
 
 from .caffe_oracle import opencv_forward
 from .conftest import SHARED, need
@@ -154,8 +160,9 @@ def test_legacy_v1_layers_and_4d_blobs(tmp_path: Path) -> None:
     weights = random_weights(net, seed=4)
     write_caffemodel(tmp_path / "new.caffemodel", net, weights)
     write_caffemodel(tmp_path / "old.caffemodel", net, weights, legacy=True)
-    raw = (tmp_path / "old.caffemodel").read_bytes()
-    assert raw[0] == (2 << 3 | 2)  # the first field is `layers` (2), length-delimited
+    (message_class,) = SCHEMA.classes("NetParameter")
+    old_message = message_class.FromString((tmp_path / "old.caffemodel").read_bytes())
+    assert (len(old_message.layer), len(old_message.layers)) == (0, len(net.layers))
     old = read_caffemodel(tmp_path / "old.caffemodel")
     assert old["head"][0][1] == [44, 16, 1, 1] and old["head"][1][1] == [1, 1, 1, 44]
     new_model = convert_caffe(tmp_path / "v1.prototxt", tmp_path / "new.caffemodel")
