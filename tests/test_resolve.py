@@ -154,3 +154,7 @@ def test_lightweight_name_needs_its_converter(tmp_path, monkeypatch) -> None:
     checkpoint.write_bytes(b"not read")
     with pytest.raises(PafposeError, match="needs the Lightweight OpenPose converter"):
         checkpoint_cached(checkpoint)
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(PafposeError, match="^lightweight_openpose needs the Lightweight"):
+        resolve_model("lightweight_openpose", progress=False)  # said before any download
+    assert not (tmp_path / "cache").exists()
