@@ -256,7 +256,7 @@ def test_url_download_is_bounded(media_server):
 
 
 @pytest.fixture(scope="module")
-def coco_folder(tmp_path_factory) -> Path:
+def coco_folder(tmp_path_factory):
     """An OpenPose models/pose/coco/ folder: the real deploy prototxt (from the shared data,
     never from this repository) beside a caffemodel of random weights."""
     from pafpose.models.caffe import random_weights
@@ -267,7 +267,8 @@ def coco_folder(tmp_path_factory) -> Path:
     shutil.copy(need(SHARED / "models" / "openpose" / "coco.prototxt"), prototxt)
     net = read_prototxt(prototxt)
     write_caffemodel(folder / "pose_iter_440000.caffemodel", net, random_weights(net, seed=2))
-    return folder
+    yield folder
+    shutil.rmtree(folder)  # 0.4 GB (weights and their ONNX) that pytest would keep
 
 
 def test_predict_with_an_openpose_model_folder(coco_folder, tmp_path):
