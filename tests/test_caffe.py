@@ -206,6 +206,17 @@ def test_malformed_prototxt_names_the_layer(tmp_path: Path) -> None:
                         r"'conv3_2'\): \d+:\d+ : .*kernel_size.*", _one_line(exc))
 
 
+def test_training_fields_of_a_prototxt_are_skipped(tiny, tmp_path: Path) -> None:
+    prototxt, caffemodel = tiny
+    training = tmp_path / "train.prototxt"
+    training.write_text(prototxt.read_text().replace(
+        'name: "head" type: "Convolution"', 'name: "head" type: "Convolution" loss_weight: 1 '
+        'include { phase: TEST stage: "deploy" } propagate_down: true'))
+    x = _image(20, 20, 2)
+    np.testing.assert_array_equal(_run(convert_caffe(training, caffemodel), x),
+                                  _run(convert_caffe(prototxt, caffemodel), x))
+
+
 @pytest.mark.parametrize("legacy", [False, True], ids=["layer", "V1 layers"])
 def test_truncated_caffemodel_names_the_layer_it_ends_in(tmp_path, legacy) -> None:
     prototxt = tmp_path / "net.prototxt"

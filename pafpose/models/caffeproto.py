@@ -5,8 +5,8 @@ concatenation needs is declared here as a `protoschema.Schema`, with Caffe's fie
 NetParameter with both the current `layer` (100) and the legacy V1 `layers` (2) field,
 LayerParameter / V1LayerParameter, BlobProto (`shape`, or the legacy num/channels/height/width),
 and the parameters of Convolution, Pooling, Concat, ReLU, PReLU and Input layers. The text-format
-prototxt is parsed by `google.protobuf.text_format` with the same schema. Undeclared fields of a
-binary caffemodel are skipped.
+prototxt is parsed by `google.protobuf.text_format` with the same schema. Undeclared fields
+(training settings, other layer types' parameters) are skipped in both.
 
 Blob values (`data`, Caffe's packed floats) are declared as bytes: a packed repeated float field
 is one length-delimited run of little-endian floats on the wire, so it is read with one
@@ -209,7 +209,10 @@ def read_prototxt(path: str | Path) -> CaffeNet:
         raise CaffeError(f"cannot read prototxt {path.name}: {exc}") from None
     net = _NetParameter()
     try:
-        text_format.Parse(text, net)
+        # Fields this schema does not declare (training settings such as `include`, `param`
+        # rules or `transform_param`, other layer types' parameters) do not change what the
+        # supported layers compute, and are skipped.
+        text_format.Parse(text, net, allow_unknown_field=True)
     except text_format.ParseError as exc:
         where = _nearest_layer(text, exc.GetLine() or 0)
         detail = str(exc).splitlines()[0] if str(exc) else "syntax error"
