@@ -1,7 +1,7 @@
 """Read a TensorFlow GraphDef (.pb) with the `protobuf` package, without TensorFlow.
 
 The few TensorFlow messages a frozen graph needs (GraphDef, NodeDef, AttrValue, TensorProto,
-TensorShapeProto) are declared here from a descriptor built in Python, with the field numbers of
+TensorShapeProto) are declared here as a `protoschema.Schema`, with the field numbers of
 TensorFlow's graph.proto, node_def.proto, attr_value.proto, tensor.proto and tensor_shape.proto
 (DataType values are plain ints). Fields not declared (function library, versions, debug info)
 are skipped by the parser. The result is plain Python: a list of `NodeDef` whose attributes are
