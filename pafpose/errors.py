@@ -33,6 +33,10 @@ class FetchError(PafposeError, RuntimeError):
     """A model could not be fetched; the message says what to do."""
 
 
+class LicenseError(InputError):
+    """A model whose licence the user must accept before pafpose downloads it."""
+
+
 class VideoError(PafposeError, ValueError):
     """A video source or output that cannot be used."""
 

@@ -105,6 +105,8 @@ class PoseEstimator:
         max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
         max_input_side: int = DEFAULT_MAX_INPUT_SIDE,
         progress: bool = True,
+        prototxt: str | Path | None = None,
+        accept_license: bool = False,
     ) -> None:
         """Load a model; settings come from `preset`, explicit arguments override them.
 
@@ -122,6 +124,9 @@ class PoseEstimator:
         The model's layout (skeleton, input convention, outputs, grouping thresholds) is read
         from its ONNX metadata (pafpose.layout); `decode_params` replaces the preset's and
         the model's decoder settings as a whole.
+        model may also be an OpenPose model folder or a .caffemodel (its deploy prototxt beside
+        it, or given as `prototxt`); accept_license=True accepts the licence of a named model
+        that asks for it (OpenPose's), which is then downloaded (else LicenseError).
         """
         self.preset: Preset = get_preset(preset)
         self.scales: tuple[float, ...] = (
@@ -152,7 +157,8 @@ class PoseEstimator:
         self.model_path, self.runtime, choice = load_network(
             model, stages=stages, backend=backend, precision=precision, calibration=calibration,
             threads=threads, providers=providers, progress=progress,
-            preset=self.preset.name if as_built else "custom")
+            preset=self.preset.name if as_built else "custom", prototxt=prototxt,
+            accept_license=accept_license)
         #: The backend actually used ("onnxruntime" or "openvino"; "auto" resolved).
         self.backend: str = self.runtime.backend
         #: The precision actually used ("fp32", "bf16", "int8"; "auto" resolved) and why.

