@@ -290,14 +290,14 @@ def test_model_pth_is_converted_once_and_cached(tmp_path: Path, checkpoint: Path
     pth = tmp_path / checkpoint.name
     pth.write_bytes(checkpoint.read_bytes())
     first = resolve_model(pth)
-    assert first == tmp_path / "light.onnx"
+    assert first == tmp_path / "light.refine1.onnx"
     meta = {p.key: p.value for p in onnx.load(first, load_external_data=False).metadata_props}
     assert meta["pafpose.refinement_stages"] == "1" and meta["pafpose.source_sha256"]
     stamp = first.stat().st_mtime_ns
     assert resolve_model(pth) == first and first.stat().st_mtime_ns == stamp  # not rebuilt
     four = resolve_model(pth, stages=4)  # the initial stage + 3 refinement stages
     meta4 = {p.key: p.value for p in onnx.load(four, load_external_data=False).metadata_props}
-    assert four.name == "light.stage4.onnx" and meta4["pafpose.refinement_stages"] == "3"
+    assert four.name == "light.refine3.onnx" and meta4["pafpose.refinement_stages"] == "3"
 
 
 def test_predict_with_a_pth_model_end_to_end(tmp_path: Path, checkpoint: Path) -> None:
@@ -310,7 +310,7 @@ def test_predict_with_a_pth_model_end_to_end(tmp_path: Path, checkpoint: Path) -
     assert res.returncode == 0, res.stderr
     (entry,) = json.loads(res.stdout)
     assert entry["image"] == str(image) and isinstance(entry["people"], list)
-    assert (tmp_path / "light.onnx").is_file()
+    assert (tmp_path / "light.refine1.onnx").is_file()
 
 
 def test_a_broken_pth_model_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -139,22 +139,3 @@ def test_caffe_model_runs_in_both_runtimes(tmp_path) -> None:
         pytest.skip("OpenVINO not installed (pip install '.[openvino]')")
     other = create_runtime(path, "openvino", precision="fp32").run(x)
     assert np.abs(other - maps).max() <= 1e-4 * (maps.max() - maps.min())
-
-
-def test_lightweight_name_needs_its_converter(tmp_path, monkeypatch) -> None:
-    """Where pafpose.models.lightweight is absent, the named model says so in one line."""
-    import importlib.util
-
-    from pafpose.errors import PafposeError
-    from pafpose.models.resolve import checkpoint_cached
-
-    if importlib.util.find_spec("pafpose.models.lightweight") is not None:
-        pytest.skip("the Lightweight OpenPose converter is present")
-    checkpoint = tmp_path / "checkpoint_iter_370000.pth"
-    checkpoint.write_bytes(b"not read")
-    with pytest.raises(PafposeError, match="needs the Lightweight OpenPose converter"):
-        checkpoint_cached(checkpoint)
-    monkeypatch.setenv("PAFPOSE_HOME", str(tmp_path / "cache"))
-    with pytest.raises(PafposeError, match="^lightweight_openpose needs the Lightweight"):
-        resolve_model("lightweight_openpose", progress=False)  # said before any download
-    assert not (tmp_path / "cache").exists()

@@ -12,7 +12,7 @@ import onnx
 from tqdm import tqdm
 
 from ..defaults import DEFAULT_INPUT_SIZE, cache_dir
-from ..errors import InputError, MissingDependencyError, ModelError, NotFoundError
+from ..errors import InputError, ModelError, NotFoundError
 from ..files import atomic_path
 from ..layout import LAYOUT_KEYS, layout_of
 from . import tfgraph
@@ -109,23 +109,12 @@ def caffe_cached(prototxt: Path, caffemodel: Path) -> Path:
                              lambda: caffe.convert_caffe(prototxt, caffemodel))
 
 
-def _lightweight_converter(what: str):
-    """The module pafpose.models.lightweight, or MissingDependencyError saying `what` needs it."""
-    try:
-        from . import lightweight  # type: ignore[attr-defined]
-    except ImportError:
-        raise MissingDependencyError(
-            f"{what} needs the Lightweight OpenPose converter (pafpose.models.lightweight), "
-            "which this version of pafpose does not have"
-        ) from None
-    return lightweight
-
-
 def checkpoint_cached(checkpoint: Path, refinement_stages: int = 1) -> Path:
     """Convert a Lightweight OpenPose checkpoint to ONNX once (pafpose.models.lightweight) and
     cache it beside the checkpoint."""
-    lightweight = _lightweight_converter(checkpoint.name)
-    meta = {"pafpose.converter": f"lightweight-{getattr(lightweight, 'CONVERTER_VERSION', '1')}",
+    from . import lightweight
+
+    meta = {"pafpose.converter": f"lightweight-{lightweight.CONVERTER_VERSION}",
             "pafpose.source_sha256": current_sha256(checkpoint)}
     name = f"{checkpoint.stem}.refine{refinement_stages}.onnx"
     return cached_conversion(checkpoint, name, meta, lambda: lightweight.convert_checkpoint(
@@ -362,7 +351,6 @@ def resolve_fp32(model: str | Path, stages: int | None = None, progress: bool = 
         prototxt_file, caffemodel = fetch_remote(spec, progress, accept_license)
         return caffe_cached(prototxt_file, caffemodel)
     if isinstance(spec, CheckpointSpec):
-        _lightweight_converter(spec.name)  # before a download it could not use
         (checkpoint,) = fetch_remote(spec, progress)
         return checkpoint_cached(checkpoint, spec.refinement_stages)
     if spec is not None:
