@@ -188,15 +188,20 @@ def test_the_people_record():
 CI_INSTALLS_ROS = REQUIRE_SHARED and shutil.which("apt-get") is not None and os.geteuid() == 0
 
 
-def _ros_missing() -> str | None:
-    """Why the node cannot run here, or None (rospy checked in a subprocess: pytest's own
-    sys.path stays as it is)."""
-    if shutil.which("roscore") is None:
-        return "roscore not found (Debian package ros-core)"
+def _rospy_missing() -> str | None:
+    """Why rospy cannot be imported, or None (checked in a subprocess: pytest's own sys.path
+    stays as it is)."""
     check = subprocess.run(
         [sys.executable, "-c", "from pafpose.ros.ros1 import import_rospy; import_rospy()"],
         capture_output=True, text=True, timeout=60, cwd=ROOT)
     return None if check.returncode == 0 else (check.stderr.strip().splitlines() or ["?"])[-1]
+
+
+def _ros_missing() -> str | None:
+    """Why the node and a roscore cannot run here, or None."""
+    if shutil.which("roscore") is None:
+        return "roscore not found (Debian package ros-core)"
+    return _rospy_missing()
 
 
 def _free_port() -> int:
@@ -350,3 +355,26 @@ def test_the_node_stops_on_sigint_with_a_summary(exchange, nodes):
     log = node.out.read_text() + node.err.read_text()
     assert "pafpose: reading /cam/image (sensor_msgs/Image)" in log
     assert "frames answered of" in log and "Traceback" not in log
+
+
+def test_a_bad_parameter_is_one_line_and_exit_2(ros_env):
+    res = subprocess.run([sys.executable, "-m", "pafpose.ros", "__name:=bad", "_rate:=fast"],
+                         env=ros_env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines()[-1] == (
+        "pafpose: error: ROS parameter ~rate: expected frames per second from 0 (no limit) "
+        "to 1000, got 'fast'")
+
+
+def test_without_a_master_the_node_says_so_in_one_line():
+    uri = f"http://127.0.0.1:{_free_port()}"
+    res = subprocess.run([sys.executable, "-m", "pafpose", "ros"], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT,
+                         env={**os.environ, "ROS_MASTER_URI": uri})
+    assert res.returncode == 2 and res.stdout == ""
+    (line,) = res.stderr.strip().splitlines()
+    if _rospy_missing() is None:
+        assert line == f"pafpose: error: no ROS master at {uri}: start roscore, or set " \
+                       "ROS_MASTER_URI"
+    else:  # without rospy: how to install it
+        assert line.startswith("pafpose: error: rospy")

@@ -9,6 +9,7 @@ PYTHONPATH would put the system's older copies first.
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,9 +79,7 @@ def run_node(settings: NodeSettings, estimator_options: dict[str, Any] | None = 
     from sensor_msgs.msg import CompressedImage, Image
     from std_msgs.msg import Header, String
 
-    if not rosgraph.Master(f"/{name}").is_online():
-        raise RosError(f"no ROS master at {rosgraph.get_master_uri()}: start roscore, or set "
-                       "ROS_MASTER_URI")
+    _check_master(rosgraph, name)
     rospy.init_node(name, argv=[sys.argv[0], *argv], disable_signals=True)
     settings = settings.with_params(lambda key, default: rospy.get_param(f"~{key}", default))
     from ..estimator import PoseEstimator
@@ -122,6 +121,21 @@ def run_node(settings: NodeSettings, estimator_options: dict[str, Any] | None = 
         rospy.loginfo(f"pafpose: {summary.describe()}")
         rospy.signal_shutdown("pafpose node stopped")
     return summary
+
+
+def _check_master(rosgraph: ModuleType, name: str, timeout: float = 5.0) -> None:
+    """RosError unless a ROS master answers at ROS_MASTER_URI within `timeout` seconds."""
+    uri = rosgraph.get_master_uri()
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # an unreachable host would block for minutes
+    try:
+        online = rosgraph.Master(f"/{name}").is_online()
+    except ValueError:
+        raise RosError(f"ROS_MASTER_URI {uri!r} is not a master's URL (http://HOST:PORT)") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    if not online:
+        raise RosError(f"no ROS master at {uri}: start roscore, or set ROS_MASTER_URI")
 
 
 def _annotated(result: FrameResult, image_type: type, header_type: type, time_type: type) -> Any:
