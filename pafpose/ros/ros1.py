@@ -76,17 +76,26 @@ def run_node(settings: NodeSettings, estimator_options: dict[str, Any] | None = 
     (`image:=/camera/image_raw`, `_preset:=fast`, `__name:=pose`)."""
     rospy = import_rospy()
     import rosgraph
-    from sensor_msgs.msg import CompressedImage, Image
-    from std_msgs.msg import Header, String
 
     _check_master(rosgraph, name)
     rospy.init_node(name, argv=[sys.argv[0], *argv], disable_signals=True)
-    settings = settings.with_params(lambda key, default: rospy.get_param(f"~{key}", default))
+    try:  # from here on, the node leaves the master when it ends, whatever the reason
+        settings = settings.with_params(lambda key, default: rospy.get_param(f"~{key}", default))
+        return _serve(rospy, settings, estimator_options or {})
+    finally:
+        rospy.signal_shutdown("pafpose node stopped")
+
+
+def _serve(rospy: ModuleType, settings: NodeSettings,
+           estimator_options: dict[str, Any]) -> NodeSummary:
+    """Load the model, subscribe, and answer frames until ROS shuts down (or Ctrl-C)."""
+    from sensor_msgs.msg import CompressedImage, Image
+    from std_msgs.msg import Header, String
+
     from ..estimator import PoseEstimator
 
     estimator = PoseEstimator(settings.model, preset=settings.preset, backend=settings.backend,
-                              precision=settings.precision, progress=False,
-                              **(estimator_options or {}))
+                              precision=settings.precision, progress=False, **estimator_options)
     topic = rospy.resolve_name(settings.topic)
     people_pub = rospy.Publisher("~people", String, queue_size=10)
     image_pub = rospy.Publisher("~annotated", Image, queue_size=1)
@@ -109,8 +118,6 @@ def run_node(settings: NodeSettings, estimator_options: dict[str, Any] | None = 
     answered = 0
     try:
         for result in iter_poses(source, estimator, tracker=tracker):
-            frame = result.frame
-            assert isinstance(frame, StampedFrame)
             people_pub.publish(String(data=people_json(result)))
             if image_pub.get_num_connections() > 0:
                 image_pub.publish(_annotated(result, Image, Header, rospy.Time))
@@ -119,7 +126,6 @@ def run_node(settings: NodeSettings, estimator_options: dict[str, Any] | None = 
         subscriber.unregister()
         summary = NodeSummary(answered, source.received, source.dropped, source.bad)
         rospy.loginfo(f"pafpose: {summary.describe()}")
-        rospy.signal_shutdown("pafpose node stopped")
     return summary
 
 
