@@ -57,3 +57,7 @@ class UnknownNameError(InputError, KeyError):
     """A name that is none of the known ones (a model, a network); a KeyError too, as before."""
 
     __str__ = Exception.__str__  # the message as it is (KeyError would quote it)
+
+
+class RosError(PafposeError, RuntimeError):
+    """ROS cannot be used here: no ROS master to register with."""

@@ -12,6 +12,7 @@ from pafpose import errors
     (errors.ImageTooLargeError, errors.ImageError), (errors.ModelError, ValueError),
     (errors.FetchError, RuntimeError), (errors.VideoError, ValueError),
     (errors.OutputError, OSError), (errors.MissingDependencyError, ImportError),
+    (errors.RosError, RuntimeError),
 ])
 def test_every_error_is_a_pafpose_error_and_its_builtin(cls, builtin):
     assert issubclass(cls, errors.PafposeError) and issubclass(cls, builtin)

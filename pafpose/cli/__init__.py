@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import PafposeError
-from . import bench, evaluate, models, predict, serve, stop, train, video
+from . import bench, evaluate, models, predict, ros, serve, stop, train, video
 
 #: The command modules, in the order `pafpose --help` lists them.
-COMMANDS = (predict, evaluate, bench, models, serve, video, train)
+COMMANDS = (predict, evaluate, bench, models, serve, video, ros, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pafpose` command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a command may take arguments argparse cannot place (`ros`: NAME:=VALUE anywhere)
+        take = getattr(args, "take_extra", None)
+        if take is None:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        take(args, extra)
     previous = stop.install()
     try:
         return args.func(args)

@@ -171,15 +171,20 @@ def with_license(call, accepted: bool):
         return call(True)
 
 
+def estimator_options(args: argparse.Namespace) -> dict:
+    """The PoseEstimator keyword arguments the model flags describe."""
+    return dict(model=args.model, target_size=args.resize, upsample=args.resize_out_ratio,
+                preset=args.preset, scales=args.scales, flip=args.flip, threads=args.threads,
+                max_pixels=args.max_pixels, max_input_pixels=args.max_input_pixels,
+                max_input_side=args.max_input_side, stages=args.stages, backend=args.backend,
+                precision=args.precision, calibration=args.calibration,
+                prototxt=getattr(args, "prototxt", None))
+
+
 def estimator(args: argparse.Namespace):
     """The PoseEstimator the model flags describe (PoseEstimator refuses a --resize above the
     ceiling before it loads the model)."""
     from ..estimator import PoseEstimator
 
     return with_license(lambda accepted: PoseEstimator(
-        args.model, target_size=args.resize, upsample=args.resize_out_ratio,
-        preset=args.preset, scales=args.scales, flip=args.flip, threads=args.threads,
-        max_pixels=args.max_pixels, max_input_pixels=args.max_input_pixels,
-        max_input_side=args.max_input_side, stages=args.stages, backend=args.backend,
-        precision=args.precision, calibration=args.calibration, prototxt=args.prototxt,
-        accept_license=accepted), args.accept_license)
+        **estimator_options(args), accept_license=accepted), args.accept_license)
