@@ -287,6 +287,36 @@ def test_predict_with_an_openpose_model_folder(coco_folder, tmp_path):
         "openpose18", "bgr/256-0.5", "8")
 
 
+def test_predict_with_a_body25_folder_writes_25_keypoints_and_a_drawing(tmp_path):
+    """OpenPose's BODY_25 deploy prototxt with a random-weight caffemodel: OpenPose JSON with
+    25 keypoints (x, y, score) a person, COCO results with 17, and a drawing."""
+    from pafpose.models.caffe import random_weights
+    from pafpose.models.caffeproto import read_prototxt, write_caffemodel
+
+    image = need(MEDIA / "messi5.jpg")
+    folder = tmp_path / "body_25"
+    folder.mkdir()
+    prototxt = folder / "pose_deploy.prototxt"
+    shutil.copy(need(SHARED / "models" / "openpose" / "body_25.prototxt"), prototxt)
+    net = read_prototxt(prototxt)
+    write_caffemodel(folder / "pose_iter_584000.caffemodel", net, random_weights(net, seed=0))
+    drawn, out = tmp_path / "drawn", tmp_path / "people.json"
+    res = run("predict", image, "--model", folder, "--resize", "128x96", "--json-output", out,
+              "--image-output", drawn, timeout=300)
+    assert res.returncode == 0, res.stderr
+    (entry,) = json.loads(out.read_text())
+    people = entry["people"]
+    assert people and all(len(p["pose_keypoints_2d"]) == 25 * 3 for p in people)
+    picture = cv2.imread(str(drawn / "messi5.png"))
+    assert picture is not None and picture.shape[:2] == cv2.imread(str(image)).shape[:2]
+    res = run("predict", image, "--model", folder, "--resize", "128x96", "--format", "coco",
+              "--json-output", "-", timeout=300)
+    assert res.returncode == 0, res.stderr
+    results = json.loads(res.stdout)
+    assert len(results) == len(people) and all(len(r["keypoints"]) == 17 * 3 for r in results)
+    shutil.rmtree(folder)  # 0.2 GB of weights and their ONNX that pytest would keep
+
+
 def test_caffe_model_errors_are_one_line(coco_folder, tmp_path):
     image = need(MEDIA / "messi5.jpg")
     broken = tmp_path / "broken"
