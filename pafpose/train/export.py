@@ -85,8 +85,11 @@ def export_onnx(
             )
             proto = onnx.load(str(tmp))
             meta = {"pafpose.network": json.dumps(net.config.to_dict()),
-                    "pafpose.input": "NHWC float32 raw BGR 0..255, H and W multiples of 16",
-                    "pafpose.stride": "8", **(metadata or {})}
+                    # the layout keys of pafpose.layout: raw BGR 0..255 (NHWC, H and W
+                    # multiples of 16), OpenPose-18, one output of heatmaps then PAFs
+                    "pafpose.skeleton": "openpose18", "pafpose.input": "bgr255",
+                    "pafpose.output": "heatmaps+pafs", "pafpose.stride": "8",
+                    **(metadata or {})}
             for key, value in meta.items():
                 entry = proto.metadata_props.add()
                 entry.key, entry.value = key, str(value)
