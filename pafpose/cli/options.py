@@ -139,15 +139,18 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    f"(default {DEFAULT_MAX_INPUT_SIDE})")
 
 
+def estimator_kwargs(args: argparse.Namespace) -> dict:
+    """The PoseEstimator arguments the model flags describe."""
+    return dict(model=args.model, target_size=args.resize, upsample=args.resize_out_ratio,
+                preset=args.preset, scales=args.scales, flip=args.flip, threads=args.threads,
+                max_pixels=args.max_pixels, max_input_pixels=args.max_input_pixels,
+                max_input_side=args.max_input_side, stages=args.stages, backend=args.backend,
+                precision=args.precision, calibration=args.calibration)
+
+
 def estimator(args: argparse.Namespace):
     """The PoseEstimator the model flags describe (PoseEstimator refuses a --resize above the
     ceiling before it loads the model)."""
     from ..estimator import PoseEstimator
 
-    return PoseEstimator(args.model, target_size=args.resize, upsample=args.resize_out_ratio,
-                         preset=args.preset, scales=args.scales, flip=args.flip,
-                         threads=args.threads, max_pixels=args.max_pixels,
-                         max_input_pixels=args.max_input_pixels,
-                         max_input_side=args.max_input_side, stages=args.stages,
-                         backend=args.backend, precision=args.precision,
-                         calibration=args.calibration)
+    return PoseEstimator(**estimator_kwargs(args))
