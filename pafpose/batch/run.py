@@ -48,7 +48,7 @@ class BatchSummary:
         rate = self.done / self.seconds if self.seconds > 0 else 0.0
         text = (f"{self.output}: {self.done} of {self.planned} inputs done in "
                 f"{self.seconds:.1f} s ({rate:.2f} inputs/s, {self.engine} engine, "
-                f"{self.workers} workers), {self.records} records")
+                f"{self.workers} worker{'s' * (self.workers != 1)}), {self.records} records")
         if self.failed:
             text += f", {self.failed} failed (errors.jsonl)"
         if self.skipped:

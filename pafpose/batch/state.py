@@ -129,15 +129,15 @@ class OutputFolder:
         return {"inputs": done, "failed": failed, "units": units, "records": records}
 
     def write_errors(self) -> None:
-        """Write errors.jsonl (atomically) from the failed inputs; remove it when none failed."""
+        """Write errors.jsonl (atomically, streamed) from the failed inputs; remove it when
+        none failed."""
         rows = self.db.execute("SELECT name, error FROM inputs WHERE error IS NOT NULL "
                                "ORDER BY rowid")
-        lines = [json.dumps({"input": name, "error": error}) for name, error in rows]
-        if not lines:
-            self.errors_path.unlink(missing_ok=True)
-            return
-        with atomic_path(self.errors_path) as tmp:
-            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with atomic_path(self.errors_path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            for name, error in rows:
+                out.write(json.dumps({"input": name, "error": error}) + "\n")
+        if self.errors_path.stat().st_size == 0:
+            self.errors_path.unlink()
 
     def close(self) -> None:
         """Release the database and the lock."""
