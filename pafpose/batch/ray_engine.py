@@ -10,7 +10,9 @@ be on storage every node sees.
 
 from __future__ import annotations
 
+import inspect
 import logging
+import warnings
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
@@ -50,6 +52,13 @@ class RayUnits:
         return {"outcome": np.array([o.to_json() for o in outcomes])}
 
 
+def _retries(ray) -> dict[str, int]:
+    """map_batches' max_task_retries, where it still takes extra remote arguments."""
+    parameters = inspect.signature(ray.data.Dataset.map_batches).parameters.values()
+    takes = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    return {"max_task_retries": MAX_TASK_RETRIES} if takes else {}
+
+
 def connect(address: str | None) -> bool:
     """Connect to the Ray cluster at `address` ('auto', 'HOST:PORT', 'ray://...'), or start a
     local one when None; quiet. Returns whether this call connected (and should disconnect)."""
@@ -82,15 +91,22 @@ def run_ray(units: Iterable[Unit], settings: BatchSettings, workers: int,
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.max_errored_blocks = -1  # a unit lost after its retries is reported, not fatal
+    # Our own bar shows the progress; Ray Data would warn once that its bars are off.
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     cpus = cpus or cpus_per_actor(workers)
     todo = iter(units)
     while window := list(islice(todo, WINDOW)):
         pending: dict[str, Unit] = {unit.id: unit for unit in window}
         rows: list[dict[str, Any]] = [{"unit": unit.to_json()} for unit in window]
-        dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            RayUnits, fn_constructor_kwargs={"settings": settings}, batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus,
-            max_task_retries=MAX_TASK_RETRIES)
+        dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
+        with warnings.catch_warnings():
+            # Ray 2.60 deprecates extra remote arguments (max_task_retries among them) and has
+            # no named one for it yet; once they are gone, Ray's default retries forever.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            dataset = dataset.map_batches(
+                RayUnits, fn_constructor_kwargs={"settings": settings}, batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus,
+                **_retries(ray))
         for row in dataset.iter_rows():
             outcome = UnitOutcome.from_json(row["outcome"])
             if pending.pop(outcome.unit, None) is not None:
