@@ -91,8 +91,10 @@ def run_ray(units: Iterable[Unit], settings: BatchSettings, workers: int,
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.max_errored_blocks = -1  # a unit lost after its retries is reported, not fatal
-    # Our own bar shows the progress; Ray Data would warn once that its bars are off.
+    # Our own bar and summary show the progress; Ray Data would warn once that its bars are
+    # off, and log each execution's end.
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    logging.getLogger("ray.data._internal.execution.streaming_executor").setLevel(logging.WARNING)
     cpus = cpus or cpus_per_actor(workers)
     todo = iter(units)
     while window := list(islice(todo, WINDOW)):
