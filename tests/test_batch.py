@@ -307,6 +307,26 @@ def test_stop_signal_keeps_finished_units_and_a_rerun_completes(local_run, corpu
     assert check_complete(out, corpus) == all_records(local_run[0])
 
 
+def test_urls_in_a_manifest_and_video_chunks(media_server, corpus, tmp_path):
+    """A manifest of URLs (one answers 404) and the clip cut into chunks of 5 frames."""
+    manifest = tmp_path / "urls.lst"
+    manifest.write_text(f"{media_server}/messi5.jpg\n{media_server}/nothing.jpg\n")
+    out = tmp_path / "out"
+    done = run("batch", manifest, corpus[2], "--output", out, "--chunk-frames", "5",
+               "--workers", "1")
+    assert done.returncode == 1, done.stderr
+    assert "5 of 5 inputs done" in done.stdout  # 2 URLs, 3 chunks
+    records = all_records(out)
+    frames = [r["frame"] for r in records if r["kind"] == "video"]
+    assert frames == list(range(CLIP_FRAMES))  # three chunks, every frame once
+    photo = [r for r in records if r["kind"] == "image"]
+    assert [r["input"] for r in photo] == [f"{media_server}/messi5.jpg"]
+    assert len(photo[0]["people"]) == 4
+    errors = [json.loads(x) for x in (out / "errors.jsonl").read_text().splitlines()]
+    assert errors == [{"input": f"{media_server}/nothing.jpg",
+                       "error": "cannot fetch: HTTP 404 File not found"}]
+
+
 def test_bad_options_are_one_line(corpus, tmp_path):
     (tmp_path / "file").write_text("x")
     for args, message in [
