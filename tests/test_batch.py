@@ -5,6 +5,7 @@ SIGKILL mid-run leaving every input exactly once, SIGTERM keeping the finished u
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -332,6 +333,8 @@ def test_bad_options_are_one_line(corpus, tmp_path):
     for args, message in [
         (["--output", tmp_path / "file"], "is a file, not a folder"),
         (["--output", tmp_path / "o", "--chunk-frames", "3", "--every", "2"], "multiple of"),
+        (["--output", tmp_path / "o", "--engine", "ray", "--address", "127.0.0.1:9"],
+         "no Ray cluster answers there" if importlib.util.find_spec("ray") else "needs Ray"),
     ]:
         done = run("batch", corpus[2], *args, timeout=120)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
 import warnings
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -59,12 +60,25 @@ def _retries(ray) -> dict[str, int]:
     return {"max_task_retries": MAX_TASK_RETRIES} if takes else {}
 
 
+def _check_reachable(address: str | None) -> None:
+    """A HOST:PORT address must answer now (Ray itself would retry for minutes)."""
+    host, _, port = (address or "").rpartition(":")
+    if "://" in (address or "") or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"--address {address}: no Ray cluster answers there "
+                         f"({exc.strerror or exc})") from None
+
+
 def connect(address: str | None) -> bool:
     """Connect to the Ray cluster at `address` ('auto', 'HOST:PORT', 'ray://...'), or start a
     local one when None; quiet. Returns whether this call connected (and should disconnect)."""
     ray = _ray()
     if ray.is_initialized():
         return False
+    _check_reachable(address)
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  log_to_driver=False, configure_logging=False)
