@@ -214,11 +214,15 @@ def test_local_engine_records_bad_file_and_rerun(local_run, corpus, estimator):
     ids = [p["id"] for r in records if r["kind"] == "video" for p in r["people"]]
     assert any(i is not None for i in ids)  # tracked
     # A rerun does no work: nothing planned, no file touched.
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "records").iterdir()}
+    def files() -> dict[str, int]:
+        return {p.name: p.stat().st_mtime_ns for p in [*(out / "records").iterdir(),
+                                                       out / "errors.jsonl"]}
+
+    before = files()
     again = run("batch", *corpus, "--output", out, *COMMON, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "nothing to do (10 inputs done before" in again.stdout
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "records").iterdir()} == before
+    assert files() == before
     # Other settings into the same folder: one line, exit 2.
     other = run("batch", *corpus, "--output", out, "--preset", "fast", timeout=120)
     assert other.returncode == 2 and "Traceback" not in other.stderr

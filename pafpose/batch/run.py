@@ -175,7 +175,8 @@ def run_batch(
 
             ray.shutdown()
         folder.remove_leftovers()
-        folder.write_errors()
+        if summary.done or retry_failed or not folder.errors_path.exists():
+            folder.write_errors()
         summary.total = folder.counts()
         folder.close()
     return summary
