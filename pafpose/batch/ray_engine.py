@@ -128,5 +128,5 @@ def run_ray(units: Iterable[Unit], settings: BatchSettings, workers: int,
             if pending.pop(outcome.unit, None) is not None:
                 yield outcome
         for unit in pending.values():
-            yield UnitOutcome.lost(unit, f"its Ray worker died {MAX_TASK_RETRIES + 1} times "
-                                   "(killed, or crashed on this input)")
+            yield UnitOutcome.lost(unit, f"no Ray worker finished it in {MAX_TASK_RETRIES + 1} "
+                                   "tries (killed, crashed, or an error: see Ray's logs)")
