@@ -285,11 +285,11 @@ def test_local_worker_killed_midway_leaves_a_complete_output(local_run, corpus, 
     assert check_complete(out, corpus) == all_records(local_run[0])
 
 
-@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143)])
-def test_stop_signal_keeps_finished_units_and_a_rerun_completes(local_run, corpus, tmp_path,
-                                                                 sig, status):
-    out = tmp_path / "out"
-    args = ["batch", *corpus, "--output", out, *COMMON]
+def stop_midway(corpus: list[str], out: Path, engine: list[object], sig: int, status: int,
+                reference: Path) -> None:
+    """Send `sig` once a unit is committed: exit 128 + sig, the units done kept, no temporary
+    file; the same command again completes the output, every input once."""
+    args = ["batch", *corpus, "--output", out, *COMMON, *engine]
     proc = subprocess.Popen([sys.executable, "-m", "pafpose", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -307,9 +307,15 @@ def test_stop_signal_keeps_finished_units_and_a_rerun_completes(local_run, corpu
     kept = all_records(out)
     assert 0 < len(kept) < 8 + CLIP_FRAMES
     assert not [p for p in (out / "records").iterdir() if ".part" in p.name]
-    rest = run("batch", *corpus, "--output", out, *COMMON)
+    rest = run("batch", *args[1:])
     assert rest.returncode in (0, 1), rest.stderr
-    assert check_complete(out, corpus) == all_records(local_run[0])
+    assert check_complete(out, corpus) == all_records(reference)
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143)])
+def test_stop_signal_keeps_finished_units_and_a_rerun_completes(local_run, corpus, tmp_path,
+                                                                 sig, status):
+    stop_midway(corpus, tmp_path / "out", [], sig, status, local_run[0])
 
 
 def test_urls_in_a_manifest_and_video_chunks(media_server, corpus, tmp_path):
@@ -370,6 +376,12 @@ def test_ray_engine_gives_the_local_records(ray_cluster, local_run, corpus, tmp_
     again = run("batch", *corpus, "--output", out, *COMMON, "--engine", "ray", "--address",
                 ray_cluster)
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_ray_engine_stops_cleanly_on_sigterm(ray_cluster, local_run, corpus, tmp_path):
+    """Ray's core worker has its own SIGTERM handler; the run's own must win."""
+    stop_midway(corpus, tmp_path / "out", ["--engine", "ray", "--address", ray_cluster],
+                signal.SIGTERM, 143, local_run[0])
 
 
 def test_ray_actor_killed_midway_leaves_a_complete_output(ray_cluster, local_run, corpus,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import signal
 import socket
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -79,12 +81,20 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     _check_reachable(address)
+    # Ray's core worker installs its own SIGTERM handler (it ends the process at once); the
+    # Python handlers set before (the CLI's: stop cleanly, keep the units done) are put back.
+    signals = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    handlers = {s: signal.getsignal(s) for s in signals}
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  log_to_driver=False, configure_logging=False)
     except ConnectionError as exc:
         raise InputError(f"--address {address}: cannot connect to a Ray cluster ({exc})") \
             from None
+    if threading.current_thread() is threading.main_thread():
+        for signum, handler in handlers.items():
+            if callable(handler):
+                signal.signal(signum, handler)
     return True
 
 
