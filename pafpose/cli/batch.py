@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "cluster started for the run)")
     p.add_argument("--workers", type=options.WORKERS, metavar="N",
                    help="processes (local) or actors (Ray), each with its own model and "
-                   "--threads inference threads (default: one per 2 CPUs)")
+                   "--threads inference threads (default: local one per 2 CPUs, Ray one per "
+                   "CPU)")
     p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl",
                    help="records as JSON lines (default) or Parquet (needs pyarrow)")
     p.add_argument("--every", type=options.FRAMES, default=1, metavar="N",
