@@ -10,8 +10,8 @@ import pytest
 
 from pafpose.cli import build_parser, main
 
-COMMANDS = ("predict", "eval", "bench", "models", "serve", "video", "webcam", "ros", "train",
-            "export", "train-sample")
+COMMANDS = ("predict", "eval", "bench", "models", "serve", "video", "webcam", "batch", "ros",
+            "train", "export", "train-sample")
 
 
 def _commands() -> list[str]:

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import PafposeError
-from . import bench, evaluate, models, predict, ros, serve, stop, train, video
+from . import batch, bench, evaluate, models, predict, ros, serve, stop, train, video
 
 #: The command modules, in the order `pafpose --help` lists them.
-COMMANDS = (predict, evaluate, bench, models, serve, video, ros, train)
+COMMANDS = (predict, evaluate, bench, models, serve, video, batch, ros, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
