@@ -147,7 +147,8 @@ def find_caffe_files(model: Path, prototxt: str | Path | None = None) -> tuple[P
 
 #: Bump when the INT8 recipe (models/quantize.py) changes, so cached INT8 models are rebuilt.
 #: 3: calibrated on the default set (DEFAULT_CALIBRATION, 53 images) unless told otherwise.
-QUANTIZER_VERSION = "3"
+#: 4: calibration memory bounded (quantize.CALIBRATION_MEMORY): min-max ranges above it.
+QUANTIZER_VERSION = "4"
 #: Same for the OpenVINO INT8 model (NNCF post-training quantization).
 NNCF_VERSION = "3"
 #: Network input size the calibration images are stretched to.
