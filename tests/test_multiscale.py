@@ -73,7 +73,8 @@ def test_one_scale_on_the_canvas_equals_single_scale(estimator, astronaut):
     assert len(kp) == len(single) == 1
     np.testing.assert_allclose(kp[0], single[0].keypoints, atol=1e-3)
     # and through the estimator: two identical scales take the multi-view path, same people
-    twice = PoseEstimator("mobilenet_thin", scales=(1.0, 1.0), progress=False)
+    twice = PoseEstimator("mobilenet_thin", scales=(1.0, 1.0), precision=estimator.precision,
+                          progress=False)
     result = twice.run(astronaut)
     np.testing.assert_allclose(result.humans[0].keypoints, single[0].keypoints, atol=1e-3)
     assert result.heatmaps.shape[1:] == (92, 92)  # the canvas: 368 / 4, cropped to the image
