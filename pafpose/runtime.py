@@ -327,7 +327,7 @@ def load_network(
     prototxt / accept_license: see `resolve_model` (Caffe models).
     Returns (model file, runtime, the precision chosen and why).
     """
-    from .models.resolve import resolve_fp32, resolve_model
+    from .models.resolve import precision_file, resolve_fp32
 
     chosen = pick_backend("onnxruntime" if providers and backend == "auto" else backend)
     check_precision(chosen, precision, allow_auto=True)
@@ -339,9 +339,8 @@ def load_network(
     fp32 = resolve_fp32(model, stages, progress, prototxt, accept_license)
     for i, candidate in enumerate(candidates):
         try:
-            path = resolve_model(model, stages=stages, progress=progress, precision=candidate,
-                                 calibration=calibration, backend=chosen,  # type: ignore[arg-type]
-                                 prototxt=prototxt, accept_license=accept_license)
+            path = precision_file(fp32, candidate, calibration,  # type: ignore[arg-type]
+                                  chosen, progress)
         except InputError as exc:
             if i + 1 == len(candidates):
                 raise

@@ -329,6 +329,13 @@ def resolve_model(
     if precision not in ("fp32", "bf16", "int8"):
         raise InputError(f"unknown precision {precision!r}; choose fp32, bf16 or int8")
     fp32 = resolve_fp32(model, stages, progress, prototxt, accept_license)
+    return precision_file(fp32, precision, calibration, backend, progress)
+
+
+def precision_file(fp32: Path, precision: str, calibration: Calibration | None = None,
+                   backend: str = "onnxruntime", progress: bool = True) -> Path:
+    """The network file of a precision for a float ONNX file: itself (fp32, bf16) or its INT8
+    build for `backend` (made once, see `resolve_model`)."""
     if precision != "int8":
         return fp32
     if backend == "openvino":
