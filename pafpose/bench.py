@@ -142,27 +142,20 @@ def bench_images(images: Sequence[str | Path] | None = None) -> list[Path]:
 def conv_macs(model: onnx.ModelProto | str | Path, input_shape: Sequence[int]) -> int:
     """Multiply-accumulates of every Conv for one input shape (NHWC, as the runtimes take it;
     NCHW models get it transposed): weight size x output pixels."""
+    from .models.onnxbuild import inferred_shapes
+
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model))
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
-    dims = fixed.graph.input[0].type.tensor_type.shape.dim
+    dims = model.graph.input[0].type.tensor_type.shape.dim
     if len(input_shape) == 4 and input_shape[-1] == 3 and dims[1].dim_value == 3:  # NCHW model
         input_shape = [input_shape[0], 3, input_shape[1], input_shape[2]]
-    for dim, size in zip(dims, input_shape, strict=True):
-        dim.Clear()
-        dim.dim_value = int(size)
-    inferred = onnx.shape_inference.infer_shapes(fixed)
-    shapes = {
-        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-        for v in list(inferred.graph.value_info) + list(inferred.graph.output)
-    }
-    weights = {i.name: tuple(i.dims) for i in fixed.graph.initializer}
-    for node in fixed.graph.node:  # QDQ models: weights come out of DequantizeLinear
+    shapes = inferred_shapes(model, input_shape)
+    weights = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    for node in model.graph.node:  # QDQ models: weights come out of DequantizeLinear
         if node.op_type == "DequantizeLinear" and node.input[0] in weights:
             weights[node.output[0]] = weights[node.input[0]]
     total = 0
-    for node in fixed.graph.node:
+    for node in model.graph.node:
         if node.op_type != "Conv" or node.input[1] not in weights:
             continue
         out = shapes.get(node.output[0])

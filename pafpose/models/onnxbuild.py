@@ -112,3 +112,17 @@ def drop_identities(nodes: list[onnx.NodeProto], keep: set[str]) -> list[onnx.No
                 if name in renamed:
                     lst[i] = renamed[name]
     return result
+
+
+def inferred_shapes(model: onnx.ModelProto, input_shape: Sequence[int]) -> dict[str, list[int]]:
+    """Shape of every tensor of `model` (node outputs and graph outputs; 0 where unknown) for
+    one input of `input_shape`, by ONNX shape inference on a copy with that input fixed."""
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    for dim, size in zip(fixed.graph.input[0].type.tensor_type.shape.dim, input_shape,
+                         strict=True):
+        dim.Clear()
+        dim.dim_value = int(size)
+    inferred = onnx.shape_inference.infer_shapes(fixed)
+    return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in list(inferred.graph.value_info) + list(inferred.graph.output)}

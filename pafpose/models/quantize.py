@@ -121,18 +121,10 @@ CALIBRATION_MEMORY = 4 * 2**30
 
 def activation_bytes(model: onnx.ModelProto, input_shape: Sequence[int]) -> int:
     """float32 bytes of every node output of `model` for one input of `input_shape`."""
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
-    for dim, size in zip(fixed.graph.input[0].type.tensor_type.shape.dim, input_shape,
-                         strict=True):
-        dim.Clear()
-        dim.dim_value = int(size)
-    inferred = onnx.shape_inference.infer_shapes(fixed)
-    total = 0
-    for v in list(inferred.graph.value_info) + list(inferred.graph.output):
-        dims = [d.dim_value for d in v.type.tensor_type.shape.dim]
-        total += int(np.prod(dims)) * 4 if dims and all(dims) else 0
-    return total
+    from .onnxbuild import inferred_shapes
+
+    return sum(int(np.prod(dims)) * 4 for dims in inferred_shapes(model, input_shape).values()
+               if dims and all(dims))
 
 
 def equalize(model: onnx.ModelProto, tensors: Sequence[np.ndarray]) -> onnx.ModelProto:
